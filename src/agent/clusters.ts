@@ -1,0 +1,51 @@
+/**
+ * Building clusters from config, and keeping each one's endpoint set fed by
+ * discovery. The watch loops run until the agent's abort signal fires.
+ */
+import { EndpointSet } from '../balancer/endpoint-set.ts';
+import { RoundRobin } from '../balancer/round-robin.ts';
+import { Cluster, ConnectFailureRetry } from '../proxy/cluster.ts';
+import { ConnectionPool, type Dialer } from '../proxy/upstream/pool.ts';
+import type { Resolver } from '../discovery/types.ts';
+import type { Logger } from '../telemetry/log.ts';
+import type { UpstreamConfig } from '../config/schema.ts';
+
+export function upstreamCluster(u: UpstreamConfig, dialer: Dialer, idleMs: number): Cluster {
+  const endpoints = new EndpointSet(u.name);
+  return new Cluster({
+    name: u.name,
+    endpoints,
+    balancer: new RoundRobin(endpoints),
+    pool: new ConnectionPool(dialer, { connectTimeoutMs: u.timeouts.connect, idleTimeoutMs: idleMs, maxIdlePerEndpoint: 256 }),
+    retry: new ConnectFailureRetry(u.retries.attempts),
+    timeouts: { requestMs: u.timeouts.request },
+  });
+}
+
+/** The inbound side's cluster: one endpoint, the local app. */
+export function localAppCluster(name: string, address: { host: string; port: number }, dialer: Dialer, idleMs: number, requestMs: number): Cluster {
+  const endpoints = new EndpointSet(name);
+  endpoints.apply([{ address: address.host, port: address.port, weight: 1, tags: [], health: 'passing' }], 'config:service.address');
+  return new Cluster({
+    name,
+    endpoints,
+    balancer: new RoundRobin(endpoints),
+    pool: new ConnectionPool(dialer, { connectTimeoutMs: 5_000, idleTimeoutMs: idleMs, maxIdlePerEndpoint: 256 }),
+    retry: new ConnectFailureRetry(2),
+    timeouts: { requestMs },
+  });
+}
+
+/** Feed a cluster's endpoint set from a resolver until `signal` aborts. */
+export async function feedFromDiscovery(cluster: Cluster, resolver: Resolver, signal: AbortSignal, log: Logger): Promise<void> {
+  try {
+    for await (const update of resolver.watch(cluster.name, signal)) {
+      const change = cluster.endpoints.apply(update.endpoints, update.source);
+      if (change.added.length || change.removed.length) {
+        log.info({ upstream: cluster.name, endpoints: update.endpoints.length, added: change.added.map((e) => e.key), removed: change.removed.map((e) => e.key), source: update.source }, 'endpoints updated');
+      }
+    }
+  } catch (err) {
+    if (!signal.aborted) log.error({ upstream: cluster.name, err: (err as Error).message }, 'discovery watch ended with an error');
+  }
+}

@@ -1,0 +1,100 @@
+/** `aim-mesh agent`: run a sidecar from a config file, quick flags, or both (flags win). */
+import { configFromObject, loadConfigFile, readRawConfig } from '../../config/load.ts';
+import { ConfigError } from '../../config/yaml-schema.ts';
+import type { AgentConfig } from '../../config/schema.ts';
+import { applyAgentFlags, parseAgentFlags } from '../../agent/flags.ts';
+import { createLogger } from '../../telemetry/log.ts';
+import { exitOnSignals, startAgent } from '../../agent/run.ts';
+import { buildAgentTls } from '../../agent/identity.ts';
+
+export const usage = `Usage: aim-mesh agent [--config FILE] [quick flags]
+
+Run a sidecar agent. With --config, the YAML file (see config/agent.yaml);
+quick flags work without a file, or override it.
+
+Quick flags:
+  --service NAME              the local service's name
+  --service-addr HOST:PORT    where the local app listens
+  --service-protocol P        http (default) or tcp
+  --listen HOST:PORT          the public (inbound, mTLS) port (default 0.0.0.0:20000)
+  --upstream NAME:LOCAL_PORT  a local port for calling upstream NAME (repeatable;
+                              NAME:LOCAL_PORT/tcp for opaque TCP)
+  --registry FILE             static registry file (default config/registry.yaml)
+  --admin-bind HOST:PORT      admin server (default 127.0.0.1:19000)
+  --admin-token TOKEN         required to bind admin beyond loopback
+  --no-mtls                   plaintext between agents (local experiments only)
+  --log-level LEVEL           trace|debug|info|warn|error (default info)
+  --access-log                one JSON line per request
+  --drain-timeout DURATION    graceful drain deadline (default 30s)
+  --node NAME                 node name (default: hostname)
+
+Identity (mTLS between agents):
+  --identity KIND             local-ca (default) | files | consul | coordinator
+  --ca-dir DIR                local CA directory (default certs/dev; created if missing)
+  --cert FILE --key FILE --ca FILE   files written by another system (selects 'files')
+
+Examples:
+  aim-mesh agent --config config/agent.yaml
+  aim-mesh agent --service web --service-addr 127.0.0.1:8080 --listen 127.0.0.1:21000 \\
+    --upstream api:9191 --registry config/registry.yaml --admin-bind 127.0.0.1:19000
+`;
+
+/** Flags the identity layer reads (kept apart from the config schema's quick flags). */
+const identityFlags = ['--identity', '--ca-dir', '--cert', '--key', '--ca', '--trust-domain'];
+
+export function splitIdentityFlags(argv: string[]): { rest: string[]; identity: Record<string, string> } {
+  const rest: string[] = [];
+  const identity: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [k, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (identityFlags.includes(k)) {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new ConfigError([{ file: 'flags', path: k, line: undefined, value: 'nothing', expected: 'a value' }]);
+      identity[k.slice(2)] = v;
+    } else rest.push(a);
+  }
+  return { rest, identity };
+}
+
+export function configFromArgv(argv: string[]): AgentConfig {
+  let flags;
+  try {
+    flags = parseAgentFlags(argv);
+  } catch (err) {
+    throw new ConfigError([{ file: 'flags', path: '', line: undefined, value: argv.join(' '), expected: (err as Error).message }]);
+  }
+  const { config: file, ...rest } = flags;
+  const hasFlags = Object.values(rest).some((v) => v !== undefined);
+  if (file !== undefined && !hasFlags) return loadConfigFile(file);
+  const raw = file !== undefined ? readRawConfig(file) : {};
+  return configFromObject(applyAgentFlags(raw, flags), file !== undefined ? `${file} (with flags)` : 'flags');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let config: AgentConfig;
+  let identityArgs: Record<string, string>;
+  try {
+    const split = splitIdentityFlags(argv);
+    identityArgs = split.identity;
+    config = configFromArgv(split.rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`aim-mesh agent: invalid configuration:\n${err.issues.map((i) => `  ${i.line === undefined ? i.file : `${i.file}:${i.line}`}: ${i.path || '(top level)'}: ${i.expected} (found ${i.value})`).join('\n')}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.log.level }, { service: config.service.name });
+  try {
+    const tls = config.inbound.mtls ? await buildAgentTls(config, identityArgs, log) : undefined;
+    const running = await startAgent(config, { log, tls, onQuit: () => process.exit(0) });
+    exitOnSignals(running, log);
+    return 0;
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'agent failed to start');
+    log.flush?.();
+    process.stderr.write(`aim-mesh agent: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,672 @@
+/**
+ * One downstream HTTP/1.x connection on a raw socket: the lean hot path.
+ *
+ * Only message heads are parsed; bodies stream through byte for byte, framed
+ * by `BodyFraming`, with backpressure both ways (pause the reader while the
+ * writer's buffer is full). No Node request/response objects are built.
+ *
+ * States of the connection (one exchange at a time; pipelined requests wait
+ * in `buf` with the socket paused until the current exchange is done):
+ *
+ *   Head    reading a request head (header timeout runs once bytes arrive)
+ *   Body    request body streaming to the upstream
+ *   Wait    request complete, response still streaming back
+ *   Tunnel  101 Switching Protocols: raw bytes both ways (WebSocket)
+ *   Closed
+ *
+ * Per exchange: filters run on the head (sync); the router picks an endpoint
+ * per attempt, acquires a pooled upstream socket, writes the rewritten head
+ * and streams the body; the response head is parsed, rewritten and sent, and
+ * its body streams back. Failures become ProxyErrors and go to one place,
+ * `#fail`: a local reply through the rescue point when no response byte was
+ * sent yet, otherwise an aborted downstream connection. Either way the reason
+ * lands in ctx.reason for metrics and logs.
+ */
+import type { Socket } from 'node:net';
+import { ProxyError, asProxyError } from '../../core/errors.ts';
+import { newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Filter, type RequestCtx, type Direction } from '../../core/filter.ts';
+import type { Endpoint } from '../../balancer/endpoint.ts';
+import type { AttemptResult } from '../../balancer/types.ts';
+import type { Cluster } from '../cluster.ts';
+import type { Logger } from '../../telemetry/log.ts';
+import { BodyFraming, type FramingLimits } from './body-framing.ts';
+import { BodyKind, findHeadEnd, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './head-parser.ts';
+import { HOPS_HEADER, PEER_IDENTITY_HEADER, rewriteRequestHeaders, rewriteResponseHeaders, serializeRequestHead, serializeResponseHead, type RewriteOut } from './headers.ts';
+import { errorResponse } from './rescue.ts';
+
+export interface Http1Timeouts {
+  /** A request head must complete within this many ms of its first byte. */
+  readonly headerMs: number;
+  /** Close a keep-alive connection idle between requests for this long. */
+  readonly keepAliveIdleMs: number;
+  /** Close a connection with no bytes either way for this long during an exchange. */
+  readonly streamIdleMs: number;
+}
+
+export interface Http1Options {
+  readonly direction: Direction;
+  readonly listener: string;
+  readonly cluster: Cluster;
+  readonly filters: readonly Filter[];
+  readonly headLimits: HeadLimits;
+  readonly framingLimits: FramingLimits;
+  readonly timeouts: Http1Timeouts;
+  /** 'http' on plaintext ports, 'https' behind mTLS. */
+  readonly proto: string;
+  /** Generate x-request-id when absent (outbound side). */
+  readonly generateRequestId: boolean;
+  /** Max agent hops before a request is refused as a loop. */
+  readonly maxHops: number;
+  readonly log: Logger;
+  /** Is the listener draining? Responses then carry `connection: close`. */
+  readonly draining: () => boolean;
+}
+
+const P = { Head: 0, Body: 1, Wait: 2, Tunnel: 3, Closed: 4 } as const;
+type P = (typeof P)[keyof typeof P];
+
+const EMPTY = Buffer.alloc(0);
+
+export class Http1Connection {
+  readonly sock: Socket;
+  readonly o: Http1Options;
+  readonly ctx: RequestCtx;
+  #phase: P = P.Head;
+  /** Unparsed downstream bytes (partial head or pipelined data). */
+  #buf: Buffer | null = null;
+  #req: RequestHead | null = null;
+  #reqFraming: BodyFraming;
+  #resFraming: BodyFraming;
+  /** Request body bytes received before the upstream socket was ready (and kept for a replay). */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #reqHeadBytes: Buffer = EMPTY;
+  #reqDone = false;
+  #up: Socket | null = null;
+  #upReused = false;
+  #upBuf: Buffer | null = null;
+  #ep: Endpoint | undefined;
+  #attemptAt = 0;
+  #attemptOpen = false;
+  #res: ResponseHead | null = null;
+  #resHeadSent = false;
+  #resDone = false;
+  #reqBytesSent = false;
+  #closeAfter = false;
+  #upReusable = true;
+  #reqTimer: NodeJS.Timeout | undefined;
+  #headTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #rw: RewriteOut = { requestId: '', spanId: '', traceparent: '', hops: 0 };
+  #inExchange = false;
+
+  constructor(sock: Socket, o: Http1Options, peerIdentity: string | undefined) {
+    this.sock = sock;
+    this.o = o;
+    this.ctx = newRequestCtx();
+    this.ctx.direction = o.direction;
+    this.ctx.listener = o.listener;
+    this.ctx.upstream = o.cluster.name;
+    this.ctx.peerIdentity = peerIdentity;
+    this.ctx.remoteAddress = sock.remoteAddress ?? '';
+    this.#reqFraming = new BodyFraming('bad_request', o.framingLimits);
+    this.#resFraming = new BodyFraming('upstream_protocol_error', o.framingLimits);
+    sock.setNoDelay(true);
+    sock.on('data', this.#onDownData);
+    sock.on('end', this.#onDownEnd);
+    sock.on('close', this.#onDownClose);
+    sock.on('error', this.#onDownError);
+    sock.on('drain', this.#onDownDrain);
+    sock.on('timeout', this.#onDownTimeout);
+    sock.setTimeout(o.timeouts.keepAliveIdleMs);
+  }
+
+  /** Idle between requests: safe to close now for a drain. */
+  get idle(): boolean {
+    return this.#phase === P.Head && !this.#inExchange && (this.#buf === null || this.#buf.length === 0);
+  }
+
+  /** Close after the current exchange (drain), or now when idle. */
+  shutdown(): void {
+    this.#closeAfter = true;
+    if (this.idle) this.#close();
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+
+  // === downstream events ===
+
+  #onDownData = (chunk: Buffer): void => {
+    try {
+      switch (this.#phase) {
+        case P.Head:
+          this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+          this.#tryHead();
+          return;
+        case P.Body:
+          this.#feedReqBody(chunk, 0);
+          return;
+        case P.Wait:
+          // Pipelined bytes while the response is in progress: hold them.
+          this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+          this.sock.pause();
+          return;
+        case P.Tunnel:
+          if (this.#up && !this.#up.write(chunk)) this.sock.pause();
+          return;
+        default:
+          return;
+      }
+    } catch (err) {
+      this.#fail(asProxyError(err));
+    }
+  };
+
+  #onDownEnd = (): void => {
+    if (this.#phase === P.Tunnel) { this.#up?.end(); return; }
+    if (this.#phase === P.Body && !this.#reqDone) {
+      // The client stopped sending in the middle of a body.
+      this.#fail(new ProxyError('downstream_reset', 'client closed during request body'));
+      return;
+    }
+    if (!this.#inExchange) this.#close();
+    else this.#closeAfter = true; // half-close after a full request: answer, then close
+  };
+
+  #onDownClose = (): void => {
+    const wasPhase = this.#phase;
+    this.#phase = P.Closed;
+    this.#clearTimers();
+    if (wasPhase === P.Tunnel) { this.#up?.destroy(); return; }
+    if (this.#inExchange) {
+      // Client went away mid-exchange: cancel the upstream side, never reuse it.
+      if (this.ctx.reason === undefined) this.ctx.reason = 'downstream_reset';
+      this.#dropUpstream();
+      this.#endAttempt(false, 0);
+      this.#finishCtx();
+    }
+  };
+
+  #onDownError = (err: Error): void => {
+    this.o.log.debug({ err: err.message, listener: this.o.listener }, 'downstream socket error');
+  };
+
+  #onDownDrain = (): void => {
+    if (this.#up && (this.#phase === P.Wait || this.#phase === P.Body || this.#phase === P.Tunnel)) this.#up.resume();
+  };
+
+  #onDownTimeout = (): void => {
+    if (this.#inExchange && this.#phase !== P.Tunnel) {
+      this.#fail(new ProxyError('upstream_timeout', `no bytes either way for ${this.o.timeouts.streamIdleMs} ms`));
+    } else {
+      this.#close();
+    }
+  };
+
+  // === request head ===
+
+  #tryHead(): void {
+    const buf = this.#buf!;
+    const end = findHeadEnd(buf, this.o.headLimits);
+    if (end === -1) {
+      if (this.#headTimer === undefined) this.#headTimer = setTimeout(this.#onHeadTimeout, this.o.timeouts.headerMs);
+      return;
+    }
+    if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
+    const head = parseRequestHead(buf, end, this.o.headLimits);
+    this.#buf = end < buf.length ? buf.subarray(end) : null;
+    this.#startExchange(head);
+  }
+
+  #onHeadTimeout = (): void => {
+    this.#headTimer = undefined;
+    if (this.#phase !== P.Head || this.#inExchange) return;
+    this.#closeAfter = true;
+    this.#inExchange = true;
+    this.#resetCtx();
+    this.#fail(new ProxyError('request_header_timeout', `request head incomplete after ${this.o.timeouts.headerMs} ms`));
+  };
+
+  #resetCtx(): void {
+    const c = this.ctx;
+    c.method = ''; c.target = ''; c.authority = ''; c.headers = []; c.grpc = false; c.requestId = '';
+    c.startedAt = performance.now(); c.error = undefined; c.addRequestHeaders = []; c.addResponseHeaders = [];
+    c.route = undefined; c.endpoint = undefined; c.attempts = 0; c.status = 0; c.reason = undefined;
+    c.responseStartedAt = 0; c.bytesIn = 0; c.bytesOut = 0; c.protocol = 'http/1.1';
+  }
+
+  #startExchange(req: RequestHead): void {
+    this.#inExchange = true;
+    this.#req = req;
+    this.#resetCtx();
+    const c = this.ctx;
+    c.method = req.method;
+    c.target = req.target;
+    c.authority = req.host;
+    c.headers = req.headers;
+    c.protocol = req.version === 10 ? 'http/1.0' : 'http/1.1';
+    this.#reqDone = false;
+    this.#resDone = false;
+    this.#res = null;
+    this.#resHeadSent = false;
+    this.#reqBytesSent = false;
+    this.#upReusable = true;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#reqFraming.reset(req.bodyKind, req.contentLength);
+    this.#phase = P.Body;
+    this.sock.setTimeout(this.o.timeouts.streamIdleMs);
+    if (!req.keepAlive) this.#closeAfter = true;
+
+    // Head rewrite before filters run, so they see the request id and hop count.
+    const headers = rewriteRequestHeaders(req.headers, req.connectionTokens,
+      { remoteAddress: c.remoteAddress, proto: this.o.proto, upgrade: req.upgrade, requestId: this.o.generateRequestId }, this.#rw);
+    c.requestId = this.#rw.requestId;
+    if (this.#rw.hops >= this.o.maxHops) {
+      this.#failBeforeUpstream(new ProxyError('loop_detected', `request has crossed ${this.#rw.hops} agents (limit ${this.o.maxHops})`));
+      return;
+    }
+    if (runRequestFilters(this.o.filters, c) === Verdict.Reply) {
+      this.#failBeforeUpstream(c.error ?? new ProxyError('internal_error', 'filter replied without an error'));
+      return;
+    }
+    const extra = c.addRequestHeaders;
+    for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
+    headers.push(HOPS_HEADER, String(this.#rw.hops + 1));
+    if (c.peerIdentity !== undefined && this.o.direction === 'inbound') headers.push(PEER_IDENTITY_HEADER, c.peerIdentity);
+    if (req.bodyKind === BodyKind.Chunked) headers.push('transfer-encoding', 'chunked');
+    this.#reqHeadBytes = serializeRequestHead(req.method, req.target, headers);
+
+    // Body bytes that arrived with the head.
+    const rest = this.#buf;
+    this.#buf = null;
+    if (this.#reqFraming.done) this.#requestComplete(rest);
+    else if (rest !== null) this.#feedReqBody(rest, 0);
+    this.#attempt();
+  }
+
+  /** A local reply before any upstream work; the request body (if any) is not read, so the connection closes. */
+  #failBeforeUpstream(err: ProxyError): void {
+    if (!this.#reqFraming.done) this.#closeAfter = true;
+    this.#reqDone = true;
+    this.#phase = P.Wait;
+    this.#fail(err);
+  }
+
+  // === request body ===
+
+  #feedReqBody(chunk: Buffer, start: number): void {
+    const n = this.#reqFraming.feed(chunk, start);
+    if (n > 0) {
+      const piece = start === 0 && n === chunk.length ? chunk : chunk.subarray(start, start + n);
+      this.ctx.bytesIn += n;
+      const up = this.#up;
+      if (up !== null && this.#attemptOpen) {
+        this.#reqBytesSent = true;
+        if (!up.write(piece)) this.sock.pause();
+      } else {
+        this.#pending.push(piece);
+        this.#pendingBytes += n;
+        this.sock.pause(); // nothing to write to yet: stop reading
+      }
+    }
+    if (this.#reqFraming.done) {
+      const restStart = start + n;
+      this.#requestComplete(restStart < chunk.length ? chunk.subarray(restStart) : null);
+    }
+  }
+
+  #requestComplete(rest: Buffer | null): void {
+    this.#reqDone = true;
+    this.#phase = P.Wait;
+    if (rest !== null && rest.length > 0) {
+      this.#buf = rest;
+      this.sock.pause();
+    }
+    if (this.#resDone) this.#finish();
+  }
+
+  // === attempts ===
+
+  #attempt(): void {
+    const cl = this.o.cluster;
+    const c = this.ctx;
+    c.attempts++;
+    const ep = cl.balancer.pick(c, this.#ep);
+    if (ep === undefined) {
+      this.#fail(new ProxyError('no_endpoints', `no available endpoint for ${cl.name}`));
+      return;
+    }
+    this.#ep = ep;
+    c.endpoint = ep;
+    this.#attemptAt = performance.now();
+    this.#attemptOpen = false;
+    cl.attemptStarted(ep, c);
+    this.#attemptCounted = true;
+    this.sock.pause();
+    cl.pool.acquire(ep, this.#onAcquired);
+  }
+
+  #attemptCounted = false;
+
+  #onAcquired = (err: ProxyError | null, s: Socket | null, reused: boolean): void => {
+    if (this.#phase === P.Closed) { s?.destroy(); return; }
+    if (err !== null || s === null) {
+      this.#attemptFailed(err ?? new ProxyError('upstream_connect_failed', 'no socket'));
+      return;
+    }
+    this.#up = s;
+    this.#upReused = reused;
+    this.#upBuf = null;
+    this.#attemptOpen = true;
+    s.on('data', this.#onUpData);
+    s.on('end', this.#onUpEnd);
+    s.on('close', this.#onUpClose);
+    s.on('drain', this.#onUpDrain);
+    s.setNoDelay(true);
+    const timeout = this.o.cluster.timeouts.requestMs;
+    if (timeout > 0) this.#reqTimer = setTimeout(this.#onReqTimeout, timeout);
+    // cork: head + buffered body leave in one write
+    s.cork();
+    s.write(this.#reqHeadBytes);
+    for (const piece of this.#pending) s.write(piece);
+    s.uncork();
+    this.#reqBytesSent = true;
+    // Keep reading the client: body bytes now stream straight to the upstream; in Wait, an
+    // early close from the client must be seen (pipelined bytes re-pause the socket).
+    if (this.#buf === null) this.sock.resume();
+  };
+
+  /** An attempt failed before any response byte went downstream: retry or answer. */
+  #attemptFailed(err: ProxyError): void {
+    const latency = performance.now() - this.#attemptAt;
+    this.#dropUpstream();
+    this.#endAttempt(false, 0, err);
+    const cl = this.o.cluster;
+    // Keep-alive race: a reused connection that died before answering is retried once
+    // on a fresh connection, for requests without a body (nothing can be lost).
+    const replayable = this.#replayable();
+    const delay = this.#phase !== P.Closed && !this.#resHeadSent
+      ? cl.retry.next(this.ctx, { ok: false, status: 0, reason: err.reason, latencyMs: latency },
+        { requestBytesSent: this.#reqBytesSent, replayable })
+      : -1;
+    if (delay >= 0 && replayable) {
+      cl.retry.onRetry?.(this.ctx);
+      this.#reqBytesSent = false;
+      if (delay === 0) this.#attempt();
+      else this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (this.#phase !== P.Closed) this.#attempt(); }, delay);
+      return;
+    }
+    this.#fail(err);
+  }
+
+  /** Every body byte received so far is still held in #pending (none was streamed past it). */
+  #replayable(): boolean {
+    return this.#pendingBytes === this.ctx.bytesIn;
+  }
+
+  #endAttempt(ok: boolean, status: number, err?: ProxyError): void {
+    if (!this.#attemptCounted || this.#ep === undefined) return;
+    this.#attemptCounted = false;
+    const result: AttemptResult = { ok, status, reason: err?.reason, latencyMs: performance.now() - this.#attemptAt };
+    this.o.cluster.attemptEnded(this.#ep, this.ctx, result);
+  }
+
+  #onReqTimeout = (): void => {
+    this.#reqTimer = undefined;
+    if (this.#res === null) this.#attemptFailed(new ProxyError('upstream_timeout', `no response head within ${this.o.cluster.timeouts.requestMs} ms`));
+  };
+
+  // === upstream events ===
+
+  #onUpData = (chunk: Buffer): void => {
+    try {
+      if (this.#phase === P.Tunnel) {
+        if (!this.sock.write(chunk)) this.#up?.pause();
+        return;
+      }
+      if (this.#res === null) {
+        this.#upBuf = this.#upBuf === null ? chunk : Buffer.concat([this.#upBuf, chunk]);
+        this.#tryResponseHead();
+        return;
+      }
+      this.#feedResBody(chunk, 0);
+    } catch (err) {
+      const e = asProxyError(err, 'upstream_protocol_error');
+      this.#upReusable = false;
+      if (this.#res === null || !this.#resHeadSent) this.#attemptFailedNoRetry(e);
+      else this.#fail(e);
+    }
+  };
+
+  #attemptFailedNoRetry(err: ProxyError): void {
+    this.#dropUpstream();
+    this.#endAttempt(false, 0, err);
+    this.#fail(err);
+  }
+
+  #tryResponseHead(): void {
+    for (;;) {
+      const buf = this.#upBuf!;
+      const end = findHeadEnd(buf, this.o.headLimits, 'upstream_protocol_error');
+      if (end === -1) return;
+      const head = parseResponseHead(buf, end, this.#req!.method, this.o.headLimits);
+      const rest = end < buf.length ? buf.subarray(end) : null;
+      if (head.status < 200 && head.status !== 101) {
+        // Interim response (100 Continue, 103 Early Hints): forward and keep reading.
+        const h = rewriteResponseHeaders(head.headers, head.connectionTokens, false);
+        this.sock.write(serializeResponseHead(head.status, head.statusText, h));
+        this.#upBuf = rest;
+        if (rest === null) return;
+        continue;
+      }
+      this.#upBuf = null;
+      this.#responseHead(head, rest);
+      return;
+    }
+  }
+
+  #responseHead(head: ResponseHead, rest: Buffer | null): void {
+    if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
+    const c = this.ctx;
+    const req = this.#req!;
+    this.#res = head;
+    c.status = head.status;
+    if (!head.keepAlive) this.#upReusable = false;
+    this.#endAttempt(head.status < 500, head.status);
+    runResponseFilters(this.o.filters, c);
+
+    const tunnel = head.status === 101 && req.upgrade;
+    if (head.status === 101 && !tunnel) throw new ProxyError('upstream_protocol_error', '101 Switching Protocols without an Upgrade request');
+    const dechunk = req.version === 10 && head.bodyKind === BodyKind.Chunked;
+    if (dechunk || head.bodyKind === BodyKind.UntilClose || this.o.draining()) this.#closeAfter = true;
+    if (req.upgrade && !tunnel) this.#closeAfter = true; // refused upgrade: nothing after it is tunnelled
+    const h = rewriteResponseHeaders(head.headers, head.connectionTokens, tunnel);
+    const extra = c.addResponseHeaders;
+    for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
+    if (head.bodyKind === BodyKind.Chunked && !dechunk) h.push('transfer-encoding', 'chunked');
+    if (!tunnel) {
+      if (this.#closeAfter) h.push('connection', 'close');
+      else if (req.version === 10) h.push('connection', 'keep-alive');
+    }
+    this.sock.write(serializeResponseHead(head.status, head.statusText, h));
+    this.#resHeadSent = true;
+    c.responseStartedAt = performance.now();
+
+    if (tunnel) {
+      this.#phase = P.Tunnel;
+      this.sock.setTimeout(0);
+      const pending = this.#buf;
+      this.#buf = null;
+      if (rest !== null) this.sock.write(rest);
+      if (pending !== null) this.#up!.write(pending);
+      this.sock.resume();
+      return;
+    }
+    this.#resFraming.reset(head.bodyKind, head.contentLength, dechunk);
+    if (this.#resFraming.done) this.#responseComplete(rest);
+    else if (rest !== null) this.#feedResBody(rest, 0);
+  }
+
+  #feedResBody(chunk: Buffer, start: number): void {
+    const f = this.#resFraming;
+    const n = f.feed(chunk, start);
+    if (n > 0) {
+      this.ctx.bytesOut += n;
+      let ok = true;
+      if (f.dechunked !== null) {
+        for (const p of f.dechunked) ok = this.sock.write(p) && ok;
+        f.dechunked.length = 0;
+      } else {
+        ok = this.sock.write(start === 0 && n === chunk.length ? chunk : chunk.subarray(start, start + n));
+      }
+      if (!ok) this.#up?.pause();
+    }
+    if (f.done) this.#responseComplete(start + n < chunk.length ? chunk.subarray(start + n) : null);
+  }
+
+  #responseComplete(extra: Buffer | null): void {
+    // Bytes after a complete response: the upstream broke framing; do not reuse it.
+    if (extra !== null && extra.length > 0) this.#upReusable = false;
+    this.#resDone = true;
+    if (this.#reqDone) this.#finish();
+    else {
+      // Early response (e.g. 413) before the request body finished: answer and close.
+      this.#upReusable = false;
+      this.#closeAfter = true;
+      this.#finish();
+    }
+  }
+
+  #onUpEnd = (): void => {
+    if (this.#phase === P.Tunnel) { this.sock.end(); return; }
+    if (this.#res !== null && this.#resFraming.kind === BodyKind.UntilClose && !this.#resDone) {
+      this.#upReusable = false;
+      this.#responseComplete(null);
+    }
+  };
+
+  #onUpClose = (): void => {
+    if (this.#phase === P.Tunnel) { this.sock.destroy(); return; }
+    if (this.#up === null || this.#resDone) return;
+    const err = new ProxyError('upstream_reset', this.#res === null ? 'upstream closed before the response head' : 'upstream closed in the middle of the response body');
+    this.#up = null;
+    if (this.#res === null) {
+      // Nothing reached the client yet: maybe a keep-alive race on a reused socket.
+      if (this.#upReused && this.#upBuf === null && this.#replayable() && this.#req!.bodyKind === BodyKind.None) {
+        clearTimeout(this.#reqTimer); this.#reqTimer = undefined;
+        this.#endAttempt(false, 0, err);
+        this.ctx.attempts--; // a stale pooled socket is not a real attempt
+        this.#reqBytesSent = false;
+        this.#attempt();
+        return;
+      }
+      this.#attemptFailed(err);
+    } else {
+      this.#fail(err);
+    }
+  };
+
+  #onUpDrain = (): void => {
+    if (this.#phase === P.Body || this.#phase === P.Tunnel) this.sock.resume();
+  };
+
+  // === completion ===
+
+  #finish(): void {
+    this.#clearTimers();
+    const up = this.#up;
+    if (up !== null) {
+      this.#detachUp(up);
+      this.#up = null;
+      if (this.#upReusable && this.#ep !== undefined) this.o.cluster.pool.release(this.#ep, up);
+      else up.destroy();
+    }
+    this.#finishCtx();
+    if (this.#closeAfter || this.o.draining()) {
+      this.#close();
+      return;
+    }
+    this.#phase = P.Head;
+    this.sock.setTimeout(this.o.timeouts.keepAliveIdleMs);
+    if (this.#buf !== null) {
+      try { this.#tryHead(); } catch (err) { this.#fail(asProxyError(err)); return; }
+    }
+    if (this.#phase === P.Head || this.#phase === P.Body) this.sock.resume();
+  }
+
+  #finishCtx(): void {
+    if (!this.#inExchange) return;
+    this.#inExchange = false;
+    this.#ep = undefined;
+    runDoneFilters(this.o.filters, this.ctx);
+  }
+
+  /**
+   * The one failure path. Before any response byte went out: a local reply
+   * via the rescue point. After: abort the downstream connection so the client
+   * never mistakes a truncated response for a complete one.
+   */
+  #fail(err: ProxyError): void {
+    if (!this.#inExchange) { this.#resetCtx(); this.#inExchange = true; }
+    const c = this.ctx;
+    this.#clearTimers();
+    this.#dropUpstream();
+    this.#endAttempt(false, 0, err);
+    c.reason = err.reason;
+    const log = err.reason === 'downstream_reset' ? this.o.log.debug : this.o.log.warn;
+    log.call(this.o.log, { reason: err.reason, detail: err.detail, listener: this.o.listener, upstream: this.o.cluster.name,
+      endpoint: c.endpoint?.key, request_id: c.requestId || undefined, method: c.method || undefined, path: c.target || undefined }, 'request failed');
+    if (this.#phase === P.Closed) { this.#finishCtx(); return; }
+    if (this.#resHeadSent || err.reason === 'downstream_reset') {
+      this.#finishCtx();
+      this.sock.destroy();
+      this.#phase = P.Closed;
+      return;
+    }
+    c.error = err;
+    c.status = err.status;
+    if (!this.#reqDone) this.#closeAfter = true;
+    if (err.reason === 'bad_request' || err.reason === 'headers_too_large' || err.reason === 'uri_too_long' || err.reason === 'not_an_open_proxy') this.#closeAfter = true;
+    runResponseFilters(this.o.filters, c);
+    this.sock.write(errorResponse(err, this.#closeAfter || this.o.draining(), c.requestId));
+    c.responseStartedAt = performance.now();
+    this.#resHeadSent = true;
+    this.#resDone = true;
+    this.#reqDone = this.#reqDone || this.#closeAfter;
+    this.#finish();
+  }
+
+  #dropUpstream(): void {
+    const up = this.#up;
+    if (up === null) return;
+    this.#up = null;
+    this.#detachUp(up);
+    up.destroy();
+  }
+
+  #detachUp(up: Socket): void {
+    up.removeListener('data', this.#onUpData);
+    up.removeListener('end', this.#onUpEnd);
+    up.removeListener('close', this.#onUpClose);
+    up.removeListener('drain', this.#onUpDrain);
+    if (up.isPaused()) up.resume();
+  }
+
+  #clearTimers(): void {
+    if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
+    if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
+    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
+  }
+
+  #close(): void {
+    if (this.#phase === P.Closed) return;
+    this.#phase = P.Closed;
+    this.#clearTimers();
+    this.sock.end();
+    // A peer that never reads could hold the socket forever: bound it.
+    setTimeout(() => this.sock.destroy(), 5000).unref();
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Dialers for the connection pool: plain TCP (to the local app, or to
+ * another agent when mTLS is off) and mTLS (agent to agent). The TLS options
+ * come from the identity layer, built once per rotation — never per connect.
+ */
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { Endpoint } from '../../balancer/endpoint.ts';
+import type { Dialer } from './pool.ts';
+
+export function tcpDialer(): Dialer {
+  return {
+    kind: 'tcp',
+    readyEvent: 'connect',
+    dial: (ep: Endpoint) => netConnect({ host: ep.spec.address, port: ep.spec.port, noDelay: true, allowHalfOpen: true }),
+  };
+}
+
+/** `optionsFor(ep)` returns complete tls.connect options for that endpoint (cert, key, ca, servername, identity check). */
+export function tlsDialer(optionsFor: (ep: Endpoint) => ConnectionOptions): Dialer {
+  return {
+    kind: 'tls',
+    readyEvent: 'secureConnect',
+    dial: (ep: Endpoint) => tlsConnect({ ...optionsFor(ep), host: ep.spec.address, port: ep.spec.port }),
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Raw upstream connections, pooled per endpoint (keep-alive reuse).
+ *
+ * The pool knows nothing of HTTP: it dials with an injected `Dialer` (plain
+ * TCP to the local app, mTLS to another agent), hands out idle sockets LIFO
+ * (the warmest first), and watches idle ones: an idle socket that closes,
+ * errors, times out or sends unexpected bytes is dropped. Acquisition is
+ * callback-based so the common case (an idle socket is there) allocates no
+ * promise.
+ */
+import type { Socket } from 'node:net';
+import { ProxyError } from '../../core/errors.ts';
+import type { Endpoint } from '../../balancer/endpoint.ts';
+
+export interface Dialer {
+  /** Start a connection; the pool waits for `readyEvent`. */
+  dial(ep: Endpoint): Socket;
+  /** 'connect' for plain TCP, 'secureConnect' for TLS. */
+  readonly readyEvent: 'connect' | 'secureConnect';
+  /** 'tls' | 'tcp', for logs and /listeners. */
+  readonly kind: string;
+}
+
+export interface PoolOptions {
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxIdlePerEndpoint: number;
+}
+
+export type AcquireCallback = (err: ProxyError | null, socket: Socket | null, reused: boolean) => void;
+
+const kIdle = Symbol('aim.idle');
+const kIdleKey = Symbol('aim.idleKey');
+type PooledSocket = Socket & { [kIdle]?: boolean; [kIdleKey]?: string };
+
+export class ConnectionPool {
+  readonly dialer: Dialer;
+  readonly opts: PoolOptions;
+  #idle = new Map<string, PooledSocket[]>();
+  /** Open upstream connections (busy + idle), for limits and /clusters. */
+  open = 0;
+  connectsTotal = 0;
+  reusesTotal = 0;
+  #closed = false;
+
+  constructor(dialer: Dialer, opts: PoolOptions) {
+    this.dialer = dialer;
+    this.opts = opts;
+  }
+
+  acquire(ep: Endpoint, cb: AcquireCallback): void {
+    const list = this.#idle.get(ep.key);
+    while (list !== undefined && list.length > 0) {
+      const s = list.pop()!;
+      if (s.destroyed || !s.writable) continue;
+      s[kIdle] = false;
+      s.removeListener('data', onIdleData);
+      s.removeListener('timeout', onIdleTimeout);
+      s.setTimeout(0);
+      this.reusesTotal++;
+      cb(null, s, true);
+      return;
+    }
+    this.#connect(ep, cb);
+  }
+
+  #connect(ep: Endpoint, cb: AcquireCallback): void {
+    if (this.#closed) { cb(new ProxyError('draining', 'upstream pool is closed'), null, false); return; }
+    let s: PooledSocket;
+    try {
+      s = this.dialer.dial(ep);
+    } catch (err) {
+      cb(new ProxyError('upstream_connect_failed', `${ep.key}: ${(err as Error).message}`, { cause: err }), null, false);
+      return;
+    }
+    this.open++;
+    this.connectsTotal++;
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      s.destroy();
+      cb(new ProxyError('upstream_connect_timeout', `${ep.key}: no connection within ${this.opts.connectTimeoutMs} ms`), null, false);
+    }, this.opts.connectTimeoutMs);
+    const onReady = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.removeListener('error', onError);
+      cb(null, s, false);
+    };
+    const onError = (err: Error & { code?: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const tlsIdentity = err.code === 'ERR_AIM_SPIFFE_MISMATCH' || err.code === 'ERR_AIM_PEER_CERT';
+      cb(new ProxyError(tlsIdentity ? 'upstream_tls_identity' : 'upstream_connect_failed', `${ep.key}: ${err.message}`, { cause: err }), null, false);
+    };
+    s.once(this.dialer.readyEvent, onReady);
+    s.once('error', onError);
+    s.once('close', () => {
+      this.open--;
+      this.#forget(s);
+      if (!settled) onError(Object.assign(new Error('connection closed during connect'), { code: 'ECONNRESET' }));
+    });
+    // Errors after connect belong to whoever holds the socket; this keeps an idle one from crashing us.
+    s.on('error', noop);
+  }
+
+  /** Return a healthy socket after a complete exchange. */
+  release(ep: Endpoint, s: PooledSocket): void {
+    if (this.#closed || s.destroyed || !ep.live) { s.destroy(); return; }
+    let list = this.#idle.get(ep.key);
+    if (list === undefined) { list = []; this.#idle.set(ep.key, list); }
+    if (list.length >= this.opts.maxIdlePerEndpoint) { s.destroy(); return; }
+    // The exchange has removed its own listeners; the pool's 'close' and 'error' ones stay.
+    s[kIdle] = true;
+    s[kIdleKey] = ep.key;
+    s.on('data', onIdleData);
+    s.setTimeout(this.opts.idleTimeoutMs, onIdleTimeout);
+    list.push(s);
+  }
+
+  #forget(s: PooledSocket): void {
+    const key = s[kIdleKey];
+    if (key === undefined) return;
+    const list = this.#idle.get(key);
+    if (!list) return;
+    const i = list.indexOf(s);
+    if (i !== -1) list.splice(i, 1);
+    if (list.length === 0) this.#idle.delete(key);
+  }
+
+  idleCount(key?: string): number {
+    if (key !== undefined) return this.#idle.get(key)?.length ?? 0;
+    let n = 0;
+    for (const l of this.#idle.values()) n += l.length;
+    return n;
+  }
+
+  /** Close idle sockets of one endpoint (removed by discovery), or all. */
+  closeIdle(key?: string): void {
+    const lists = key === undefined ? [...this.#idle.values()] : [this.#idle.get(key) ?? []];
+    for (const l of lists) for (const s of [...l]) s.destroy();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.closeIdle();
+  }
+}
+
+function noop(): void {}
+
+function onIdleData(this: PooledSocket): void {
+  // Bytes from an idle upstream are a protocol violation: never reuse it.
+  this.destroy();
+}
+
+function onIdleTimeout(this: PooledSocket): void {
+  if (this[kIdle]) this.destroy();
+}

@@ -1,0 +1,5 @@
+/** The agent's version, read once from package.json (shown by --version, /server_info and reports). */
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+export const version: string = pkg.version;
