@@ -542,10 +542,15 @@ export class Http1Connection {
 
   #onUpEnd = (): void => {
     if (this.#phase === P.Tunnel) { this.sock.end(); return; }
+    // The upstream sent FIN: never reuse this connection.
+    this.#upReusable = false;
     if (this.#res !== null && this.#resFraming.kind === BodyKind.UntilClose && !this.#resDone) {
-      this.#upReusable = false;
       this.#responseComplete(null);
+      return;
     }
+    // Upstream sockets may be half-open capable (shared dialer with TCP): close ours too,
+    // so an incomplete response is reported through 'close' as a reset.
+    if (!this.#resDone) this.#up?.destroy();
   };
 
   #onUpClose = (): void => {

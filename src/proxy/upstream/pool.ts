@@ -105,6 +105,8 @@ export class ConnectionPool {
     });
     // Errors after connect belong to whoever holds the socket; this keeps an idle one from crashing us.
     s.on('error', noop);
+    // A FIN on an idle (half-open capable) socket: it can never be reused.
+    s.on('end', () => { if (s[kIdle]) s.destroy(); });
   }
 
   /** Return a healthy socket after a complete exchange. */

@@ -1,0 +1,183 @@
+/**
+ * Upstream HTTP/2 sessions, one per endpoint, multiplexed.
+ *
+ * Every stream (so every gRPC call) first picks its endpoint through the
+ * cluster's balancer, then asks this pool for that endpoint's session. The
+ * session is dialled with the injected `Dialer` (h2c to the local app, TLS
+ * with ALPN h2 to another agent) and counts as ready once the peer's first
+ * SETTINGS frame arrived: that proves the peer speaks HTTP/2, so a peer that
+ * does not is a clean `upstream_protocol_error` instead of a confusing reset.
+ *
+ * A session that receives GOAWAY, errors or closes leaves the pool at once
+ * (its open streams finish on it); the next stream dials a fresh one. An idle
+ * session (no open stream for `idleTimeoutMs`) is closed gracefully.
+ */
+import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type OutgoingHttpHeaders, type Settings } from 'node:http2';
+import type { Socket } from 'node:net';
+import { ProxyError } from '../../core/errors.ts';
+import type { Endpoint } from '../../balancer/endpoint.ts';
+import type { Dialer } from '../upstream/pool.ts';
+import type { Logger } from '../../telemetry/log.ts';
+
+export interface H2PoolOptions {
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** SETTINGS we send (enablePush is always false). */
+  readonly settings?: Settings;
+  /** Connection-level receive window, bytes (default 1 MiB). */
+  readonly connectionWindowBytes?: number;
+  readonly log: Logger;
+}
+
+export type H2AcquireCallback = (err: ProxyError | null, up: H2Upstream | null) => void;
+
+/** One client session to one endpoint. */
+export class H2Upstream {
+  readonly key: string;
+  readonly session: ClientHttp2Session;
+  /** Streams open on this session now. */
+  active = 0;
+  ready = false;
+  /** Out of the pool (GOAWAY, error, close, endpoint removed): no new streams. */
+  retired = false;
+  streamsTotal = 0;
+
+  constructor(key: string, session: ClientHttp2Session) {
+    this.key = key;
+    this.session = session;
+  }
+
+  /** Open a stream; the count drops when it closes. */
+  request(headers: OutgoingHttpHeaders, opts: ClientSessionRequestOptions): ClientHttp2Stream {
+    const s = this.session.request(headers, opts);
+    this.active++;
+    this.streamsTotal++;
+    s.once('close', () => { this.active--; });
+    return s;
+  }
+}
+
+export class H2SessionPool {
+  readonly dialer: Dialer;
+  readonly opts: H2PoolOptions;
+  #byKey = new Map<string, H2Upstream>();
+  #waiters = new Map<string, H2AcquireCallback[]>();
+  #all = new Set<H2Upstream>();
+  #closed = false;
+  connectsTotal = 0;
+
+  constructor(dialer: Dialer, opts: H2PoolOptions) {
+    this.dialer = dialer;
+    this.opts = opts;
+  }
+
+  /** Sessions open now (ready or connecting, in the pool or finishing their streams). */
+  get open(): number { return this.#all.size; }
+
+  acquire(ep: Endpoint, cb: H2AcquireCallback): void {
+    if (this.#closed) { cb(new ProxyError('draining', 'upstream pool is closed'), null); return; }
+    const cur = this.#byKey.get(ep.key);
+    if (cur !== undefined && cur.ready && !cur.retired && !cur.session.closed && !cur.session.destroyed) { cb(null, cur); return; }
+    const waiting = this.#waiters.get(ep.key);
+    if (waiting !== undefined) { waiting.push(cb); return; }
+    this.#waiters.set(ep.key, [cb]);
+    this.#connect(ep);
+  }
+
+  #connect(ep: Endpoint): void {
+    const key = ep.key;
+    const tls = this.dialer.readyEvent === 'secureConnect';
+    let socket: Socket;
+    try {
+      socket = this.dialer.dial(ep);
+    } catch (err) {
+      this.#settle(key, new ProxyError('upstream_connect_failed', `${key}: ${(err as Error).message}`, { cause: err }), null);
+      return;
+    }
+    this.connectsTotal++;
+    const session = h2connect(`${tls ? 'https' : 'http'}://${hostForUrl(ep.spec.address)}:${ep.spec.port}`, {
+      createConnection: () => socket,
+      settings: { ...this.opts.settings, enablePush: false },
+    });
+    const up = new H2Upstream(key, session);
+    this.#all.add(up);
+    this.#byKey.set(key, up);
+    let connected = false;
+    const timer = setTimeout(() => {
+      fail(new ProxyError('upstream_connect_timeout', `${key}: no HTTP/2 session within ${this.opts.connectTimeoutMs} ms`));
+    }, this.opts.connectTimeoutMs);
+    const fail = (err: ProxyError): void => {
+      clearTimeout(timer);
+      this.#retire(up);
+      session.destroy();
+      this.#settle(key, err, null);
+    };
+    socket.once(this.dialer.readyEvent, () => { connected = true; });
+    session.once('connect', () => {
+      if (tls && (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2') {
+        fail(new ProxyError('upstream_protocol_error', `${key}: the peer did not negotiate h2 over TLS (ALPN)`));
+      }
+    });
+    session.once('remoteSettings', () => {
+      if (up.retired) return;
+      clearTimeout(timer);
+      up.ready = true;
+      const win = this.opts.connectionWindowBytes ?? 1 << 20;
+      try { session.setLocalWindowSize(win); } catch { /* too small to matter */ }
+      this.#settle(key, null, up);
+    });
+    session.on('error', (err: Error & { code?: string }) => {
+      if (up.ready) { this.opts.log.debug({ endpoint: key, err: err.message }, 'upstream h2 session error'); return; }
+      const tlsIdentity = err.code === 'ERR_AIM_SPIFFE_MISMATCH' || err.code === 'ERR_AIM_PEER_CERT';
+      const reason = tlsIdentity ? 'upstream_tls_identity' : connected ? 'upstream_protocol_error' : 'upstream_connect_failed';
+      const detail = connected && !tlsIdentity ? `${key}: the peer did not answer with HTTP/2 (${err.message})` : `${key}: ${err.message}`;
+      fail(new ProxyError(reason, detail, { cause: err }));
+    });
+    session.on('goaway', () => this.#retire(up));
+    session.on('close', () => {
+      clearTimeout(timer);
+      this.#retire(up);
+      this.#all.delete(up);
+      if (!up.ready) this.#settle(key, new ProxyError(connected ? 'upstream_protocol_error' : 'upstream_connect_failed', `${key}: connection closed before the HTTP/2 session was ready`), null);
+    });
+    session.setTimeout(this.opts.idleTimeoutMs, () => {
+      if (up.active === 0) { this.#retire(up); session.close(); }
+    });
+  }
+
+  #settle(key: string, err: ProxyError | null, up: H2Upstream | null): void {
+    const list = this.#waiters.get(key);
+    if (list === undefined) return;
+    this.#waiters.delete(key);
+    for (const cb of list) cb(err, up);
+  }
+
+  #retire(up: H2Upstream): void {
+    up.retired = true;
+    if (this.#byKey.get(up.key) === up) this.#byKey.delete(up.key);
+  }
+
+  /** The endpoint left discovery: no new streams to it; open ones finish, then the session closes. */
+  closeEndpoint(key: string): void {
+    const up = this.#byKey.get(key);
+    if (up === undefined) return;
+    this.#retire(up);
+    up.session.close();
+  }
+
+  /** Graceful: GOAWAY every session; open streams finish. */
+  close(): void {
+    this.#closed = true;
+    for (const up of this.#all) { this.#retire(up); if (!up.session.closed) up.session.close(); }
+  }
+
+  /** Hard stop (after a drain deadline). */
+  destroy(): void {
+    this.#closed = true;
+    for (const up of this.#all) up.session.destroy();
+  }
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,49 @@
+/**
+ * Issue 2, test 7: SIGTERM while a slow request is in flight: it completes,
+ * new connections are refused, and the process exits 0. The agent runs as a
+ * real child process (the CLI), so signals are real.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { request } from 'undici';
+import { startHttpUpstream } from '../support/upstreams.ts';
+import { tempRegistry } from '../support/mesh.ts';
+import { freePort } from '../support/ports.ts';
+
+t.test('SIGTERM drains in-flight requests and refuses new connections', async (t) => {
+  const app = await startHttpUpstream((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('slow done'), 1500);
+    else res.end('fast');
+  });
+  t.teardown(() => app.close());
+  const port = await freePort();
+  const admin = await freePort();
+  const reg = tempRegistry(`services:\n  api:\n    instances:\n      - { address: 127.0.0.1, port: ${app.port} }\n`);
+  // A single agent whose upstream is the app directly (plaintext): the drain logic is the same.
+  const child = spawn(process.execPath, ['src/cli/index.ts', 'agent', '--service', 'web', '--service-addr', '127.0.0.1:1',
+    '--listen', '127.0.0.1:0', '--no-mtls', '--upstream', `api:${port}`, '--registry', reg, '--admin-bind', `127.0.0.1:${admin}`,
+    '--drain-timeout', '10s', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b) => { stderr += b; });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  for (let i = 0; i < 100; i++) {
+    try { const r = await request(`http://127.0.0.1:${admin}/ready`); await r.body.dump(); if (r.statusCode === 200) break; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const slow = request(`http://127.0.0.1:${port}/slow`);
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  const refused = await new Promise<string>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve('connected'); });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+  t.equal(refused, 'ECONNREFUSED', 'new connections are refused while draining');
+  const r = await slow;
+  t.equal(r.statusCode, 200);
+  t.equal(await r.body.text(), 'slow done', 'the in-flight request completed');
+  t.equal(await exited, 0, `exit code 0 ${stderr}`);
+});
