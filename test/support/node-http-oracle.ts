@@ -4,7 +4,7 @@
  * head, and what it parsed.
  */
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export type OracleResult =
   | { accepted: true; method: string; url: string; headers: string[]; httpVersion: string }
@@ -23,7 +23,7 @@ export async function startOracle(maxHeaderSize = 64 * 1024): Promise<Oracle> {
   });
   // Node answers an Expect other than 100-continue with 417 itself: the head was still accepted.
   server.on('checkExpectation', (req, res) => server.emit('request', req, res));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const done = pending.get(socket.remotePort!);
     pending.delete(socket.remotePort!);
     done?.({ accepted: false, code: err.code ?? 'ERR' });
