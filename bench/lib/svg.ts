@@ -1,0 +1,112 @@
+/**
+ * A hand-written SVG grouped bar chart for the README: per scenario, three
+ * groups (max throughput, added p50, added p99 at the first fixed rate), one bar
+ * per proxy target, each the ratio to the HAProxy pair in the same run (the
+ * dashed line at 1.0). Bars carry the ratio and the absolute figure. No
+ * dependencies: plain SVG text, readable on GitHub's light and dark themes.
+ */
+import { fmtValue } from './format.ts';
+import { machineLine } from './machine.ts';
+import type { Figure } from './metrics.ts';
+import type { Report } from './report.ts';
+
+const COLORS = ['#4e79a7', '#59a14f', '#e15759', '#f28e2b', '#b07aa1', '#76b7b2'];
+const W = 920;
+const PANEL_H = 300;
+const LEFT = 64;
+const RIGHT = 96;
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function niceStep(max: number): number {
+  const raw = max / 5;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return ([1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? raw);
+}
+
+interface Group {
+  readonly title: string;
+  readonly key: string;
+  readonly unit: string;
+}
+
+function panel(r: Report, scIndex: number, y0: number, targets: readonly string[]): string {
+  const sc = r.scenarios[scIndex];
+  if (!sc) return '';
+  const rate = sc.rates[0] ?? 0;
+  const figs = r.figures[sc.name] ?? {};
+  const groups: Group[] = [
+    { title: 'Max throughput (higher is better)', key: 'throughput_rps', unit: 'req/s' },
+    { title: `Added p50 @ ${rate.toLocaleString('en')} rps (lower is better)`, key: `added_p50_ms@${rate}`, unit: 'ms' },
+    { title: `Added p99 @ ${rate.toLocaleString('en')} rps (lower is better)`, key: `added_p99_ms@${rate}`, unit: 'ms' },
+  ];
+  const fig = (t: string, k: string): Figure | undefined => figs[t]?.[k];
+  const ratios = targets.flatMap((t) => groups.map((g) => fig(t, g.key)?.vsHaproxy ?? Number.NaN)).filter(Number.isFinite);
+  const step = niceStep(Math.max(1.2, ...ratios) * 1.15);
+  const yMax = Math.ceil((Math.max(1.2, ...ratios) * 1.15) / step) * step;
+  const top = y0 + 48;
+  const plotH = PANEL_H - 100;
+  const base = top + plotH;
+  const y = (v: number): number => base - (Math.max(0, v) / yMax) * plotH;
+  const plotW = W - LEFT - RIGHT;
+  const gw = plotW / groups.length;
+  const bw = Math.min(64, (gw - 40) / Math.max(1, targets.length));
+  const parts: string[] = [
+    `<text x="${LEFT}" y="${y0 + 20}" class="h2">${esc(`${sc.name}: ${sc.description}`)}</text>`,
+  ];
+  for (let v = 0; v <= yMax + 1e-9; v += step) {
+    parts.push(`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${y(v)}" y2="${y(v)}" class="grid"/>`,
+      `<text x="${LEFT - 8}" y="${y(v) + 4}" class="axis" text-anchor="end">${v.toFixed(step < 0.5 ? 2 : 1)}×</text>`);
+  }
+  // The reference line goes under the bars, so a bar near 1.0 stays readable.
+  parts.push(`<line x1="${LEFT}" x2="${W - RIGHT + 6}" y1="${y(1)}" y2="${y(1)}" class="ref"/>`,
+    `<text x="${W - RIGHT + 10}" y="${y(1) - 2}" class="small">HAProxy</text>`,
+    `<text x="${W - RIGHT + 10}" y="${y(1) + 11}" class="small">pair = 1×</text>`,
+    `<text x="${LEFT - 46}" y="${top - 12}" class="small">× HAProxy pair</text>`);
+  groups.forEach((g, gi) => {
+    const gx = LEFT + gi * gw + (gw - bw * targets.length) / 2;
+    targets.forEach((t, ti) => {
+      const f = fig(t, g.key);
+      const x = gx + ti * bw;
+      const color = COLORS[ti % COLORS.length];
+      if (!f || !Number.isFinite(f.vsHaproxy)) {
+        parts.push(`<text x="${x + bw / 2}" y="${base - 6}" class="small" text-anchor="middle">n/a</text>`);
+        return;
+      }
+      const h = base - y(f.vsHaproxy);
+      parts.push(
+        `<rect x="${x + 3}" y="${base - h}" width="${bw - 6}" height="${Math.max(h, 1)}" fill="${color}"><title>${esc(`${t}: ${f.vsHaproxy.toFixed(3)}× HAProxy; ${fmtValue(f.value, g.unit as 'ms')} ${g.unit}`)}</title></rect>`,
+        `<text x="${x + bw / 2}" y="${base - h - 18}" class="val" text-anchor="middle">${f.vsHaproxy.toFixed(2)}×</text>`,
+        `<text x="${x + bw / 2}" y="${base - h - 5}" class="small" text-anchor="middle">${esc(fmtValue(f.value, g.unit as 'ms'))}${g.unit === 'ms' ? ' ms' : '/s'}</text>`,
+      );
+    });
+    parts.push(`<text x="${LEFT + gi * gw + gw / 2}" y="${base + 20}" class="axis" text-anchor="middle">${esc(g.title)}</text>`);
+  });
+  parts.push(`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${base}" y2="${base}" class="base"/>`);
+  return parts.join('\n');
+}
+
+export function renderSvg(r: Report): string {
+  const targets = r.targets.filter((t) => t.name !== 'direct').map((t) => t.name);
+  const H = 78 + r.scenarios.length * PANEL_H + 44;
+  const legend = targets.map((t, i) => {
+    const info = r.targets.find((x) => x.name === t);
+    const x = LEFT + i * 170;
+    return `<rect x="${x}" y="50" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>` +
+      `<text x="${x + 18}" y="60" class="axis">${esc(t)}${info?.available ? '' : ' (unavailable)'}</text>`;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">
+<style>
+  .bg { fill: #ffffff; } .h1 { font-size: 17px; font-weight: 600; fill: #1f2328; } .h2 { font-size: 14px; font-weight: 600; fill: #1f2328; }
+  .axis { font-size: 12px; fill: #424a53; } .small { font-size: 10.5px; fill: #57606a; } .val { font-size: 12px; font-weight: 600; fill: #1f2328; }
+  .grid { stroke: #d8dee4; stroke-width: 1; } .base { stroke: #57606a; stroke-width: 1; } .ref { stroke: #1f2328; stroke-width: 1.2; stroke-dasharray: 5 4; }
+</style>
+<rect class="bg" width="${W}" height="${H}" rx="6"/>
+<text x="${LEFT}" y="28" class="h1">${esc(`Proxy pairs vs the HAProxy pair, same run (median of ${r.settings.runs} run${r.settings.runs > 1 ? 's' : ''}${r.settings.quick ? ', --quick' : ''})`)}</text>
+${legend.join('\n')}
+${r.scenarios.map((_, i) => panel(r, i, 70 + i * PANEL_H, targets)).join('\n')}
+<text x="${LEFT}" y="${H - 30}" class="small">${esc(machineLine(r.machine))}</text>
+<text x="${LEFT}" y="${H - 14}" class="small">${esc(`${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC · load average ${r.machine.loadAvgStart.toFixed(2)} → ${r.machine.loadAvgEnd.toFixed(2)} · bars: ratio to the HAProxy pair in the same run, label: absolute median`)}</text>
+</svg>
+`;
+}

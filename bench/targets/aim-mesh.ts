@@ -1,0 +1,90 @@
+/**
+ * aim-mesh: the mesh path itself. Two agents started with the quick flags of
+ * `aim-mesh agent` (issue 2): the inbound agent listens with mTLS and forwards to
+ * the backend (its --service-addr); the outbound agent offers a local plaintext
+ * port for the upstream `bench-backend`, which a static registry file resolves
+ * to the inbound agent's listen port. Each agent is one tracked process (plus its
+ * workers with --workers N). Identities come from the agents' local CA, kept in
+ * the run's temp dir (--ca-dir); the inbound agent starts first, so it alone
+ * creates the CA. The harness then signs its own client leaf from that CA to
+ * measure new mTLS connections against the inbound agent, as for the other pairs.
+ * `extraArgs` (run.ts --agent-args) go to both agents and are printed in the report.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clientLeafFrom, uriSans } from '../lib/certs.ts';
+import type { TlsHop } from '../lib/handshake.ts';
+import { freePort, HOST, waitForPort } from '../lib/ports.ts';
+import type { ProcessGroup, Tracked } from '../lib/procs.ts';
+import type { TargetDef } from './types.ts';
+
+const UPSTREAM = 'bench-backend';
+const CLIENT = 'bench-client';
+
+function agent(procs: ProcessGroup, repo: string, name: string, workers: number, flags: Record<string, string>, extra: readonly string[]): Tracked {
+  const args = ['src/cli/index.ts', 'agent'];
+  for (const [k, v] of Object.entries(flags)) args.push(`--${k}`, v);
+  if (workers > 1) args.push('--workers', String(workers));
+  args.push(...extra);
+  return procs.spawn(name, process.execPath, args, { cwd: repo, env: { ...process.env, NODE_ENV: 'production' } });
+}
+
+/** A client leaf from the agents' CA, or the reason there is none. */
+function clientHop(caDir: string, dir: string, port: number): TlsHop | string {
+  const caCert = join(caDir, 'ca-cert.pem');
+  const caKey = join(caDir, 'ca-key.pem');
+  if (!existsSync(caCert) || !existsSync(caKey)) return `not measured: no local CA in ${caDir} (is mTLS on?)`;
+  try {
+    const td = uriSans(caCert).find((u) => u.startsWith('spiffe://'));
+    if (!td) return 'not measured: the local CA has no spiffe:// URI SAN';
+    const leafDir = join(dir, 'client-leaf');
+    mkdirSync(leafDir, { recursive: true });
+    const leaf = clientLeafFrom(leafDir, caCert, caKey, `${td.replace(/\/+$/, '')}/ns/default/dc/dc1/svc/${CLIENT}`);
+    const bundle = join(caDir, 'trust-bundle.pem');
+    return { host: HOST, port, servername: UPSTREAM, caFile: existsSync(bundle) ? bundle : caCert, certFile: leaf.cert, keyFile: leaf.key, path: '/small', checkName: false };
+  } catch (e) {
+    return `not measured: could not sign a client leaf from the local CA: ${(e as Error).message}`;
+  }
+}
+
+/** The aim-mesh pair with `workers` processes per agent (`aim-mesh`, `aim-mesh-w2`, …). */
+export function aimMesh(workers: number, extraArgs: readonly string[] = []): TargetDef {
+  return {
+    name: workers === 1 ? 'aim-mesh' : `aim-mesh-w${workers}`,
+    description: `client → aim-mesh outbound agent → (mTLS) → aim-mesh inbound agent → backend; ${workers} process(es) per agent` +
+      (extraArgs.length ? `; extra agent args: ${extraArgs.join(' ')}` : ''),
+    async start(ctx) {
+      const [outPort, inPort, outListen, clientApp, adminIn, adminOut] = await Promise.all(Array.from({ length: 6 }, freePort));
+      const registry = join(ctx.dir, 'registry.yaml');
+      const caDir = join(ctx.dir, 'ca');
+      writeFileSync(registry, `# written by aim-mesh bench\nservices:\n  ${UPSTREAM}:\n    instances:\n      - { address: ${HOST}, port: ${inPort} }\n`);
+      // A short drain keeps stopping the pair quick; it does not touch the data path.
+      const common = { registry, 'ca-dir': caDir, 'drain-timeout': '2s' };
+      const inbound = agent(ctx.procs, ctx.repo, `aim-mesh-inbound-w${workers}`, workers, {
+        service: UPSTREAM, 'service-addr': `${HOST}:${ctx.backend.port}`, listen: `${HOST}:${inPort}`, 'admin-bind': `${HOST}:${adminIn}`, ...common,
+      }, extraArgs);
+      let outbound: Tracked | undefined;
+      try {
+        await waitForPort(inPort, inbound, 20_000);
+        outbound = agent(ctx.procs, ctx.repo, `aim-mesh-outbound-w${workers}`, workers, {
+          service: CLIENT, 'service-addr': `${HOST}:${clientApp}`, listen: `${HOST}:${outListen}`,
+          upstream: `${UPSTREAM}:${outPort}`, 'admin-bind': `${HOST}:${adminOut}`, ...common,
+        }, extraArgs);
+        await waitForPort(outPort, outbound, 20_000);
+      } catch (e) {
+        await Promise.all([outbound && ctx.procs.stop(outbound), ctx.procs.stop(inbound)]);
+        throw e;
+      }
+      const out = outbound;
+      const hop = clientHop(caDir, ctx.dir, inPort);
+      return {
+        origin: `http://${HOST}:${outPort}`,
+        roles: () => ({ outbound: out.pids(), inbound: inbound.pids(), backend: ctx.backend.pids() }),
+        ...(typeof hop === 'string' ? { tlsHopNote: hop } : { tlsHop: hop }),
+        async stop() {
+          await Promise.all([ctx.procs.stop(out, 12_000), ctx.procs.stop(inbound, 12_000)]);
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * haproxy: the same path as the mesh, built from two HAProxy processes (Debian's
+ * 2.6), one thread each, in HTTP mode. A: plaintext in, mTLS out (client cert,
+ * server cert verified against the CA and the name inbound.bench). B: mTLS in
+ * (client cert required and verified), plaintext out to the backend.
+ * Connection reuse to the next hop is HAProxy's default (`http-reuse safe`).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SERVER_NAME } from '../lib/certs.ts';
+import { freePort, HOST, waitForPort } from '../lib/ports.ts';
+import type { ProcessGroup, Tracked } from '../lib/procs.ts';
+import type { TargetDef } from './types.ts';
+
+const GLOBAL = `global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+`;
+
+async function start(procs: ProcessGroup, bin: string, dir: string, name: string, cfg: string, port: number): Promise<Tracked> {
+  const file = join(dir, `${name}.cfg`);
+  writeFileSync(file, `# written by aim-mesh bench\n${GLOBAL}${cfg}`);
+  const t = procs.spawn(name, bin, ['-db', '-f', file]);
+  await waitForPort(port, t);
+  return t;
+}
+
+export const haproxy: TargetDef = {
+  name: 'haproxy',
+  description: 'client → HAProxy (plain in, mTLS out) → HAProxy (mTLS in, plain out) → backend',
+  async start(ctx) {
+    const dir = join(ctx.dir, 'haproxy');
+    mkdirSync(dir, { recursive: true });
+    const [outPort, inPort] = [await freePort(), await freePort()];
+    const c = ctx.certs;
+    const inbound = await start(ctx.procs, ctx.tools.haproxy, dir, 'haproxy-inbound', `
+frontend mtls_in
+  bind ${HOST}:${inPort} ssl crt ${c.serverPem} ca-file ${c.caCert} verify required
+  default_backend app
+backend app
+  server app1 ${HOST}:${ctx.backend.port}
+`, inPort);
+    let outbound: Tracked;
+    try {
+      outbound = await start(ctx.procs, ctx.tools.haproxy, dir, 'haproxy-outbound', `
+frontend plain_in
+  bind ${HOST}:${outPort}
+  default_backend mesh
+backend mesh
+  server peer1 ${HOST}:${inPort} ssl crt ${c.clientPem} ca-file ${c.caCert} verify required sni str(${SERVER_NAME}) verifyhost ${SERVER_NAME}
+`, outPort);
+    } catch (e) {
+      await ctx.procs.stop(inbound);
+      throw e;
+    }
+    return {
+      origin: `http://${HOST}:${outPort}`,
+      roles: () => ({ outbound: outbound.pids(), inbound: inbound.pids(), backend: ctx.backend.pids() }),
+      tlsHop: { host: HOST, port: inPort, servername: SERVER_NAME, caFile: c.caCert, certFile: c.clientCert, keyFile: c.clientKey, path: '/small' },
+      async stop() {
+        await Promise.all([ctx.procs.stop(outbound), ctx.procs.stop(inbound)]);
+      },
+    };
+  },
+};
