@@ -1,21 +1,36 @@
 /**
  * The admin API as one declarative route table (Envoy's admin handlers):
- * each entry has a path, a method, help text and whether it mutates state.
- * The index page, `aim-mesh admin --help` and the README table are generated
- * from it; the server enforces method and the mutating-route rules from it.
+ * each entry has a path, a method, help text, whether it mutates state, and
+ * its handler. Everything else is generated from or enforced by it:
+ *
+ *   - the index page (GET /) and `aim-mesh admin --help` (docs.ts);
+ *   - the README table (src/admin/README-admin.md, checked by a test);
+ *   - method and caller rules (server.ts): mutating routes are POST-only,
+ *     and answer loopback callers or holders of the admin token.
+ *
+ * One handler file per concern under handlers/.
  */
 import type { Agent } from '../agent/agent.ts';
-import { version } from '../version.ts';
+import { adminIndex } from './docs.ts';
+import { certs } from './handlers/certs.ts';
+import { configDump } from './handlers/config-dump.ts';
+import { explain } from './handlers/explain.ts';
+import { drain, healthcheck, logging, quit, resetCounters } from './handlers/mutations.ts';
+import { live, ready, serverInfo } from './handlers/status.ts';
+import { metrics, stats } from './handlers/stats.ts';
+import { clusters, listeners } from './handlers/topology.ts';
 
 export interface AdminRequest {
   readonly url: URL;
   readonly method: string;
+  readonly remoteAddress: string | undefined;
 }
 
 export interface AdminResponse {
   readonly status: number;
   readonly body: string | object;
   readonly contentType?: string;
+  readonly headers?: Record<string, string>;
 }
 
 export interface AdminContext {
@@ -24,70 +39,44 @@ export interface AdminContext {
   readonly quit: () => void;
 }
 
+export type AdminHandler = (req: AdminRequest, ctx: AdminContext) => AdminResponse | Promise<AdminResponse>;
+
 export interface AdminRoute {
   readonly path: string;
   readonly method: 'GET' | 'POST';
+  /** One line; ends up on the index page, in --help and in the README. */
   readonly help: string;
+  /** Query parameters, for the docs: `name=what`. */
+  readonly params?: readonly string[];
   readonly mutates: boolean;
-  readonly handler: (req: AdminRequest, ctx: AdminContext) => AdminResponse | Promise<AdminResponse>;
+  readonly handler: AdminHandler;
 }
 
 export const adminRoutes: readonly AdminRoute[] = [
-  {
-    path: '/', method: 'GET', mutates: false, help: 'This index: every admin route with its help.',
-    handler: () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: adminIndex() }),
-  },
-  {
-    path: '/ready', method: 'GET', mutates: false, help: '200 when listeners are bound, identity is loaded and discovery has synced; else 503 with what is missing.',
-    handler: (_r, { agent }) => {
-      const missing = agent.notReady();
-      return missing.length === 0 ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, missing } };
-    },
-  },
-  {
-    path: '/live', method: 'GET', mutates: false, help: '200 while the process is alive (liveness probe).',
-    handler: () => ({ status: 200, body: { live: true } }),
-  },
-  {
-    path: '/metrics', method: 'GET', mutates: false, help: 'Prometheus metrics (text exposition format).',
-    handler: async (_r, { agent }) => ({ status: 200, contentType: agent.metrics.registry.contentType, body: await agent.metrics.registry.metrics() }),
-  },
-  {
-    path: '/server_info', method: 'GET', mutates: false, help: 'Version, uptime, node and service.',
-    handler: (_r, { agent }) => ({ status: 200, body: {
-      version, node: agent.config.node, service: agent.config.service.name, uptime_s: Math.round((Date.now() - agent.startedAt) / 1000),
-      state: agent.draining ? 'draining' : agent.notReady().length === 0 ? 'live' : 'starting',
-    } }),
-  },
-  {
-    path: '/listeners', method: 'GET', mutates: false, help: 'Bound listeners: name, address, protocol, connections.',
-    handler: (_r, { agent }) => ({ status: 200, body: agent.listeners.map((l) => ({
-      name: l.name, address: `${l.o.bind.host}:${l.port}`, protocol: l.o.protocol, active_connections: l.conns.size, accepted_total: l.accepted, refused_total: l.refused,
-    })) }),
-  },
-  {
-    path: '/clusters', method: 'GET', mutates: false, help: 'Per upstream and endpoint: health, ejection, breaker, active requests, EWMA latency, totals, weight.',
-    handler: (_r, { agent }) => ({ status: 200, body: [...agent.clusters.values(), ...(agent.inboundCluster ? [agent.inboundCluster] : [])].map((c) => ({
-      name: c.name, balancer: c.balancer.kind, synced: c.endpoints.synced, source: c.endpoints.source,
-      connections: { open: c.pool.open, idle: c.pool.idleCount(), connects_total: c.pool.connectsTotal, reuses_total: c.pool.reusesTotal },
-      endpoints: c.endpoints.list.map((e) => ({
-        address: e.key, health: e.spec.health, weight: e.spec.weight, tags: e.spec.tags, ejected: e.ejectedUntil > performance.now(),
-        breaker_open: e.breakerOpen, active_requests: e.active, ewma_ms: Math.round(e.ewmaMs * 1000) / 1000,
-        requests_total: e.requests, errors_total: e.failures, score: c.balancer.score?.(e),
-      })),
-    })) }),
-  },
-  {
-    path: '/drain', method: 'POST', mutates: true, help: 'Start a graceful drain: /ready turns 503, listeners stop accepting, in-flight requests finish.',
-    handler: (_r, { agent }) => { void agent.drain(); return { status: 202, body: { draining: true } }; },
-  },
-  {
-    path: '/quitquitquit', method: 'POST', mutates: true, help: 'Drain, then exit the process.',
-    handler: (_r, { quit }) => { quit(); return { status: 202, body: { quitting: true } }; },
-  },
+  { path: '/', method: 'GET', mutates: false, help: 'This index: every admin route with its help.',
+    handler: () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: adminIndex(adminRoutes) }) },
+  { path: '/ready', method: 'GET', mutates: false, handler: ready,
+    help: '200 when listeners are bound, identity is loaded and discovery has synced; else 503 listing what is missing (also while draining or after /healthcheck/fail).' },
+  { path: '/live', method: 'GET', mutates: false, handler: live, help: '200 while the process is alive (liveness probe).' },
+  { path: '/metrics', method: 'GET', mutates: false, handler: metrics, help: 'Prometheus metrics (text exposition format).' },
+  { path: '/stats', method: 'GET', mutates: false, handler: stats, params: ['format=text|json|prometheus', 'filter=SUBSTRING'],
+    help: 'Every metric series as `name{labels}: value` lines, or JSON with format=json; filter keeps names containing a substring.' },
+  { path: '/clusters', method: 'GET', mutates: false, handler: clusters,
+    help: 'Per upstream and endpoint: health, ejection, breaker state, active requests, EWMA latency, requests and errors totals, weight, balancer score.' },
+  { path: '/listeners', method: 'GET', mutates: false, handler: listeners, help: 'Bound listeners: name, address, protocol, open and accepted connections.' },
+  { path: '/config_dump', method: 'GET', mutates: false, handler: configDump,
+    help: 'The effective configuration (defaults applied), with secrets redacted: tokens, passwords, key material, URL credentials.' },
+  { path: '/certs', method: 'GET', mutates: false, handler: certs, help: 'The workload identity: SPIFFE ID, leaf, chain and roots with validity, renewal schedule.' },
+  { path: '/explain', method: 'GET', mutates: false, handler: explain,
+    params: ['upstream=NAME', 'method=GET', 'path=/x', 'header=k:v (repeatable)', 'peer=SPIFFE_ID', 'source=IP', 'request_id=ID'],
+    help: 'Why a request goes where it goes: route and policies, every endpoint with state and score, the choice, authorization; or, with request_id, the attempts of a recent request.' },
+  { path: '/server_info', method: 'GET', mutates: false, handler: serverInfo, help: 'Version, uptime, node, service, state and log level.' },
+  { path: '/logging', method: 'POST', mutates: true, handler: logging, params: ['level=trace|debug|info|warn|error|fatal|silent'],
+    help: 'Change the log level at runtime (every component logger follows; the access log stays on while enabled).' },
+  { path: '/drain', method: 'POST', mutates: true, handler: drain, help: 'Start a graceful drain: /ready turns 503, listeners stop accepting, in-flight requests finish.' },
+  { path: '/quitquitquit', method: 'POST', mutates: true, handler: quit, help: 'Drain, then exit the process.' },
+  { path: '/healthcheck/fail', method: 'POST', mutates: true, handler: healthcheck(true),
+    help: 'Fail health checks on purpose: /ready answers 503 (and the Consul TTL check fails) until /healthcheck/ok.' },
+  { path: '/healthcheck/ok', method: 'POST', mutates: true, handler: healthcheck(false), help: 'Undo /healthcheck/fail.' },
+  { path: '/reset_counters', method: 'POST', mutates: true, handler: resetCounters, help: 'Reset every counter and histogram to zero (gauges keep describing the present).' },
 ];
-
-export function adminIndex(): string {
-  const w = Math.max(...adminRoutes.map((r) => r.path.length));
-  return ['aim-mesh admin', '', ...adminRoutes.map((r) => `${r.method.padEnd(4)} ${r.path.padEnd(w)}  ${r.help}${r.mutates ? ' (mutating: loopback or token)' : ''}`), ''].join('\n');
-}

@@ -1,48 +1,70 @@
 /**
  * The admin HTTP server (node:http: not a hot path). Routes come from the
- * table in routes.ts. A route's method is enforced (a GET on a mutating route
- * answers 405 and changes nothing). Mutating routes accept loopback callers,
- * or others presenting `Authorization: Bearer <admin.token>`.
+ * table in routes.ts, and the table's flags are enforced here, in one place:
+ *
+ *   - method: a request with another method answers 405 (with Allow) and
+ *     never reaches the handler, so a GET on a mutating route changes nothing;
+ *   - mutating routes: loopback callers, or others presenting
+ *     `Authorization: Bearer <admin.token>` (compared in constant time);
+ *     anyone else gets 403.
+ *
+ * The loopback test is injectable (`isLoopback`) so a test can exercise the
+ * token path over a real loopback socket; the admin-remote test also runs it
+ * for real from a network namespace.
  */
 import { createServer, type Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../telemetry/log.ts';
-import { adminRoutes, type AdminContext } from './routes.ts';
+import { adminRoutes, type AdminContext, type AdminRoute } from './routes.ts';
 
-function isLoopbackAddr(a: string | undefined): boolean {
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopbackAddress(a: string | undefined): boolean {
   return a !== undefined && (a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.'));
 }
 
 function tokenOk(header: string | undefined, token: string | undefined): boolean {
-  if (token === undefined || header === undefined) return false;
+  if (token === undefined || token === '' || header === undefined) return false;
   const want = Buffer.from(`Bearer ${token}`);
   const got = Buffer.from(header);
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
-export function createAdminServer(ctx: AdminContext, token: string | undefined, log: Logger): Server {
+export interface AdminServerOptions {
+  /** Which callers count as local (default: isLoopbackAddress). */
+  readonly isLoopback?: (remoteAddress: string | undefined) => boolean;
+  /** The route table (default: adminRoutes). */
+  readonly routes?: readonly AdminRoute[];
+}
+
+export function createAdminServer(ctx: AdminContext, token: string | undefined, log: Logger, opts: AdminServerOptions = {}): Server {
+  const isLocal = opts.isLoopback ?? isLoopbackAddress;
+  const routes = opts.routes ?? adminRoutes;
   return createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const route = adminRoutes.find((r) => r.path === url.pathname);
-    const send = (status: number, body: string | object, type?: string): void => {
+    const send = (status: number, body: string | object, type?: string, headers: Record<string, string> = {}): void => {
       const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
-      res.writeHead(status, { 'content-type': type ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') });
-      res.end(text);
+      res.writeHead(status, { 'content-type': type ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json'), 'cache-control': 'no-store', ...headers });
+      res.end(req.method === 'HEAD' ? undefined : text);
     };
+    const path = url.pathname.length > 1 && url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+    const route = routes.find((r) => r.path === path);
     if (!route) { send(404, { error: 'no_route', detail: `no admin route ${url.pathname}; GET / lists them` }); return; }
     if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
-      res.setHeader('allow', route.method);
-      send(405, { error: 'method_not_allowed', detail: `${route.path} accepts ${route.method} only` });
+      send(405, { error: 'method_not_allowed', detail: `${route.path} accepts ${route.method} only` }, undefined, { allow: route.method === 'GET' ? 'GET, HEAD' : route.method });
       return;
     }
-    if (route.mutates && !isLoopbackAddr(req.socket.remoteAddress) && !tokenOk(req.headers.authorization, token)) {
+    const from = req.socket.remoteAddress;
+    if (route.mutates && !isLocal(from) && !tokenOk(req.headers.authorization, token)) {
+      log.warn({ route: route.path, from }, 'admin: refused a mutating call without a valid token');
       send(403, { error: 'forbidden', detail: 'mutating admin routes need a loopback caller or Authorization: Bearer <admin.token>' });
       return;
     }
+    // Drain the request body (none is expected); the answer does not wait for it.
+    req.resume();
     try {
-      const out = await route.handler({ url, method: req.method ?? 'GET' }, ctx);
-      send(out.status, out.body, out.contentType);
-      if (route.mutates) log.info({ route: route.path, from: req.socket.remoteAddress }, 'admin action');
+      const out = await route.handler({ url, method: req.method ?? 'GET', remoteAddress: from }, ctx);
+      send(out.status, out.body, out.contentType, out.headers);
+      if (route.mutates) log.info({ route: route.path, from, query: url.search || undefined, status: out.status }, 'admin action');
     } catch (err) {
       log.error({ route: route.path, err: (err as Error).message }, 'admin handler failed');
       send(500, { error: 'internal_error', detail: (err as Error).message });

@@ -9,6 +9,7 @@
  * requests finish up to drain_timeout, idle connections close, pools close.
  */
 import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import type { AgentConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { Filter } from '../core/filter.ts';
@@ -19,11 +20,19 @@ import { Http1Connection, type Http1Options } from '../proxy/http1/connection.ts
 import { forwardTcp } from '../proxy/tcp/forward.ts';
 import { tcpDialer, tlsDialer } from '../proxy/upstream/dialers.ts';
 import { Listener } from '../listeners/listener.ts';
+import { detectMetrics, serveByProtocol, type DetectOptions, type PortProtocol } from '../listeners/detect.ts';
+import { createH2Handler } from '../proxy/h2/server.ts';
+import { h2SessionsFor, h2TlsDialer } from '../proxy/h2/cluster-sessions.ts';
+import type { H2SessionPool } from '../proxy/h2/session-pool.ts';
 import { createMetrics, type MeshMetrics } from '../telemetry/metrics.ts';
 import { metricsFilter } from '../telemetry/metrics-filter.ts';
 import { accessLogFilter } from '../telemetry/access-log.ts';
+import { RecentRequests } from '../telemetry/recent-requests.ts';
+import { resilienceStats } from '../telemetry/metric-sources.ts';
 import { localAppCluster, upstreamCluster, feedFromDiscovery } from './clusters.ts';
 import type { AgentTls } from './tls.ts';
+import { startCapture, type Capture } from './capture.ts';
+import { buildInboundFilters, type InboundFilters } from './inbound-filters.ts';
 
 export interface AgentDeps {
   readonly log: Logger;
@@ -43,7 +52,23 @@ export class Agent {
   readonly startedAt = Date.now();
   resolver: Resolver | undefined;
   inboundCluster: Cluster | undefined;
+  // --- admin and telemetry hooks (issue 7) ---
+  /** POST /healthcheck/fail sets it: /ready answers 503 (and the Consul TTL check should fail) until POST /healthcheck/ok. */
+  healthcheckFailed = false;
+  /** Recent requests for /explain?request_id=: an observer of every cluster and a filter of every stack (see #listener). */
+  readonly recentRequests = new RecentRequests();
+  /** Each listener's direction, cluster and filter stack, for /explain. */
+  readonly stacks = new Map<string, { direction: 'inbound' | 'outbound'; cluster: Cluster; filters: Filter[] }>();
+  /** The /certs document; the identity wiring sets it (e.g. `() => source.describe()`). */
+  certsInfo: (() => object) | undefined;
+  /** Transparent mode's outbound capture listener (issue 9), when transparent.enabled. */
+  capture: Capture | undefined;
   #tls: AgentTls | undefined;
+  /** Inbound authorization and rate limits (read by /explain and the metrics). */
+  inbound: InboundFilters | undefined;
+  /** HTTP/2 session pools (one per cluster), closed on drain. */
+  readonly h2Pools = new Map<string, H2SessionPool>();
+  #detect: Omit<DetectOptions, 'mode'> | undefined;
   #abort = new AbortController();
   #draining = false;
   #listening = false;
@@ -65,6 +90,7 @@ export class Agent {
     const missing: string[] = [];
     if (!this.#listening) missing.push('listeners not bound');
     if (this.#draining) missing.push('draining');
+    if (this.healthcheckFailed) missing.push('healthcheck failed (POST /healthcheck/ok clears it)');
     if (this.config.inbound.mtls && !this.#tls?.ready()) missing.push('identity not loaded');
     for (const c of this.clusters.values()) if (!c.endpoints.synced) missing.push(`discovery has not synced upstream ${c.name}`);
     return missing;
@@ -80,21 +106,33 @@ export class Agent {
     const framingLimits = { maxChunkExtBytes: limits.max_chunk_ext_bytes, maxTrailerBytes: limits.max_trailer_bytes };
     const timeouts = { headerMs: limits.header_timeout, keepAliveIdleMs: limits.keepalive_idle, streamIdleMs: limits.stream_idle };
     const listenerLog = this.log.child({ component: 'proxy' });
+    this.#detect = { timeoutMs: cfg.detect.timeout, opaquePorts: new Set(cfg.detect.opaque_ports), metrics: detectMetrics(this.metrics.registry) };
     const filtersFor = (direction: string, target: string): Filter[] => {
       // metrics first: it must see every outcome, including local replies from later filters.
       const f: Filter[] = [metricsFilter(this.metrics, direction, target)];
       // access log next: same reason, and it reads the final ctx in onDone.
       if (cfg.log.access_log.enabled) f.push(accessLogFilter(this.log.child({ component: 'access' }), cfg.log.access_log.sample));
+      // recent requests (admin /explain?request_id=): its onDone closes the record the cluster observer opened.
+      f.push(this.recentRequests);
       return f;
     };
 
     // Outbound: one cluster and one local listener per upstream.
-    const agentDialer = this.#tls ? tlsDialer((ep) => this.#tls!.clientOptions(ep)) : tcpDialer();
+    // ALPN says which protocol a connection carries between agents: http/1.1 for the HTTP/1 path, h2 for HTTP/2, none for opaque TCP.
+    const agentDialer = this.#tls ? tlsDialer((ep) => ({ ...this.#tls!.clientOptions(ep), ALPNProtocols: ['http/1.1'] })) : tcpDialer();
+    const tcpAgentDialer = this.#tls ? tlsDialer((ep) => withoutAlpn(this.#tls!.clientOptions(ep))) : tcpDialer();
+    const h2AgentDialer = this.#tls ? h2TlsDialer((ep) => this.#tls!.clientOptions(ep)) : tcpDialer();
     for (const u of cfg.upstreams) {
-      const cluster = upstreamCluster(u, agentDialer, idleUp);
+      const cluster = upstreamCluster(u, u.protocol === 'tcp' ? tcpAgentDialer : agentDialer, idleUp);
       this.clusters.set(u.name, cluster);
+      if (u.protocol !== 'tcp') this.h2Pools.set(`outbound:${u.name}`, h2SessionsFor(cluster, h2AgentDialer, listenerLog));
       void feedFromDiscovery(cluster, this.resolver, this.#abort.signal, this.log.child({ component: 'discovery' }));
-      const filters = filtersFor('outbound', u.name);
+      const resolver = this.resolver;
+      this.metrics.sources.addDiscovery({ target: u.name, status: () => resolver.status(u.name) }); // discovery_staleness_seconds
+      if (cluster.resilience) this.metrics.sources.addResilience(resilienceStats('outbound', u.name, cluster.resilience)); // retry_total, overflow_total, ...
+      // Resilience filters after telemetry (which must see their local replies):
+      // rate limit → concurrency limit → route (sets ctx.route: timeouts, retries, faults) → retry budget deposit.
+      const filters = [...filtersFor('outbound', u.name), ...(cluster.resilience?.filters ?? [])];
       const name = `outbound:${u.name}`;
       this.listeners.push(this.#listener(name, u.listen, u.protocol, filters, cluster, 'outbound', 'http', true, headLimits, framingLimits, timeouts, listenerLog, draining, undefined));
     }
@@ -102,11 +140,21 @@ export class Agent {
     // Inbound: the public port, forwarding to the local app.
     const app = localAppCluster(cfg.service.name, cfg.service.address, tcpDialer(), idleUp, 0);
     this.inboundCluster = app;
-    const inFilters = filtersFor('inbound', cfg.service.name);
+    // h2 streams reach the app as h2c (prior knowledge): the client's protocol is preserved.
+    if (cfg.service.protocol !== 'tcp') this.h2Pools.set('inbound', h2SessionsFor(app, tcpDialer(), listenerLog));
+    this.inbound = buildInboundFilters(cfg);
+    const inFilters = [...filtersFor('inbound', cfg.service.name), ...this.inbound.filters];
     this.listeners.push(this.#listener('inbound', cfg.inbound.listen, cfg.service.protocol, inFilters, app, 'inbound',
       cfg.inbound.mtls ? 'https' : 'http', false, headLimits, framingLimits, timeouts, listenerLog, draining, cfg.inbound.mtls ? this.#tls : undefined));
 
     for (const l of this.listeners) await l.listen();
+    // Transparent mode (issue 9): the outbound capture listener, beside the explicit upstream listeners,
+    // with the same agent-to-agent dialers and filter stacks; it binds its own port (dual stack when possible).
+    if (cfg.transparent.enabled) {
+      this.capture = await startCapture(this, { dialers: { http: agentDialer, tcp: tcpAgentDialer }, filtersFor, draining, signal: this.#abort.signal,
+        onCluster: (name, cluster, filters) => { this.stacks.set(name, { direction: 'outbound', cluster, filters }); cluster.observers.push(this.recentRequests); } });
+      this.listeners.push(...this.capture.listeners);
+    }
     this.#listening = true;
     this.log.info({ listeners: this.listeners.map((l) => ({ name: l.name, port: l.port })) }, 'agent listening');
   }
@@ -118,22 +166,32 @@ export class Agent {
     const httpOpts: Http1Options = { direction, listener: name, cluster, filters, headLimits, framingLimits, timeouts, proto,
       generateRequestId, maxHops: this.config.max_hops, log, draining };
     const tcpOpts = { direction, listener: name, cluster, filters, idleMs: this.config.limits.stream_idle, log };
-    const m = this.metrics;
-    const open = m.tcpOpenTotal.labels(direction, cluster.name);
-    const closed = m.tcpCloseTotal.labels(direction, cluster.name);
-    const gauge = m.tcpOpenConnections.labels(direction, cluster.name);
+    const limits = this.config.limits;
+    const sessions = this.h2Pools.get(name);
+    const h2 = sessions === undefined ? undefined : createH2Handler({ direction, listener: name, cluster, sessions, filters, proto, generateRequestId,
+      maxHops: this.config.max_hops, maxUrlBytes: limits.max_url_bytes, streamIdleMs: limits.stream_idle, log,
+      maxConcurrentStreams: limits.max_concurrent_streams, keepAliveIdleMs: limits.keepalive_idle,
+      maxHeaderListBytes: limits.max_header_bytes, maxHeaders: limits.max_headers });
+    // Opaque ports name the server's port: the app's port on the inbound side, the local port (or original destination) outbound.
+    const detect = direction === 'inbound' ? { ...this.#detect!, destinationPort: () => this.config.service.address.port } : this.#detect!;
+    // Admin /explain reads the stack; the recent-requests ring observes every attempt of the cluster.
+    this.stacks.set(name, { direction, cluster, filters });
+    if (!cluster.observers.includes(this.recentRequests)) cluster.observers.push(this.recentRequests);
+    const conns = this.metrics.connections(direction, cluster.name); // tcp_* metrics
     return new Listener({
       name, bind, protocol, maxConnections: this.config.limits.max_connections, log,
       createServer: tls ? (onSocket) => tls.createServer(onSocket, log) : undefined,
       handle: (s: Socket) => {
-        open.inc(); gauge.inc();
-        s.once('close', () => { closed.inc(); gauge.dec(); });
+        conns.track(s);
         const peer = tls ? tls.peerIdentity(s) : undefined;
-        if (protocol === 'tcp') {
-          forwardTcp(s, tcpOpts, peer);
-          return { idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { s.destroy(); } };
-        }
-        return new Http1Connection(s, httpOpts, peer);
+        return serveByProtocol(s, protocol as PortProtocol, {
+          http1: (sock) => new Http1Connection(sock, httpOpts, peer),
+          h2: (sock) => h2 !== undefined ? h2.handleSocket(sock, peer) : new Http1Connection(sock, httpOpts, peer),
+          tcp: (sock) => {
+            forwardTcp(sock, tcpOpts, peer);
+            return { idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { sock.destroy(); } };
+          },
+        }, detect);
       },
     });
   }
@@ -150,10 +208,19 @@ export class Agent {
     for (const l of this.listeners) l.drain();
     await Promise.all(this.listeners.map((l) => l.closed(this.config.drain_timeout)));
     this.#abort.abort();
-    for (const c of this.clusters.values()) c.pool.close();
+    for (const c of this.clusters.values()) { c.pool.close(); await c.resilience?.close(); }
+    await this.inbound?.rateLimit.close();
+    for (const p of this.h2Pools.values()) p.close();
     this.inboundCluster?.pool.close();
+    this.capture?.close(); // transparent mode's lazily created cluster pools
     await this.resolver?.close();
     await this.#tls?.close();
     this.log.info('agent stopped');
   }
+}
+
+/** tls.connect options with no ALPN offered (opaque TCP between agents). */
+function withoutAlpn(o: ConnectionOptions): ConnectionOptions {
+  const { ALPNProtocols: _drop, ...rest } = o;
+  return rest;
 }

@@ -5,6 +5,7 @@
 import { EndpointSet } from '../balancer/endpoint-set.ts';
 import { RoundRobin } from '../balancer/round-robin.ts';
 import { Cluster, ConnectFailureRetry } from '../proxy/cluster.ts';
+import { buildUpstreamResilience } from '../resilience/upstream.ts';
 import { ConnectionPool, type Dialer } from '../proxy/upstream/pool.ts';
 import type { Resolver } from '../discovery/types.ts';
 import type { Logger } from '../telemetry/log.ts';
@@ -12,13 +13,20 @@ import type { UpstreamConfig } from '../config/schema.ts';
 
 export function upstreamCluster(u: UpstreamConfig, dialer: Dialer, idleMs: number): Cluster {
   const endpoints = new EndpointSet(u.name);
+  // Balancer, observers (EWMA, breakers, outlier detection, retry state), limits, routes and the
+  // resilience filters, all built once from the upstream's options.
+  const res = buildUpstreamResilience(endpoints, u);
+  const fallback = res.routes.fallback;
   return new Cluster({
     name: u.name,
     endpoints,
-    balancer: new RoundRobin(endpoints),
-    pool: new ConnectionPool(dialer, { connectTimeoutMs: u.timeouts.connect, idleTimeoutMs: idleMs, maxIdlePerEndpoint: 256 }),
-    retry: new ConnectFailureRetry(u.retries.attempts),
-    timeouts: { requestMs: u.timeouts.request },
+    balancer: res.balancer,
+    pool: new ConnectionPool(dialer, { connectTimeoutMs: fallback.timeouts.connectMs, idleTimeoutMs: idleMs, maxIdlePerEndpoint: 256, limits: res.limits }),
+    observers: [...res.observers],
+    // Each request uses its route's decider (ctx.route); this one serves requests without a route (TCP).
+    retry: fallback.retry,
+    timeouts: { requestMs: fallback.timeouts.requestMs },
+    resilience: res,
   });
 }
 

@@ -19,6 +19,10 @@ export const agentFlagSpec = {
   'no-mtls': { type: 'boolean' },
   'drain-timeout': { type: 'string' },
   node: { type: 'string' },
+  // Transparent mode (issue 9): the outbound capture listener.
+  transparent: { type: 'boolean' },
+  'outbound-port': { type: 'string' },
+  'transparent-policy': { type: 'string' },
 } as const;
 
 export type AgentFlags = ReturnType<typeof parseAgentFlags>;
@@ -51,6 +55,10 @@ export function applyAgentFlags(raw: Raw, f: AgentFlags): Raw {
   if (f['log-level'] !== undefined) section(raw, 'log').level = f['log-level'];
   if (f['access-log']) section(section(raw, 'log'), 'access_log').enabled = true;
   if (f['drain-timeout'] !== undefined) raw.drain_timeout = /^\d+$/.test(f['drain-timeout']) ? `${f['drain-timeout']}s` : f['drain-timeout'];
+  // Transparent mode: the port is a number (zod reports a bad one with the flag's path).
+  if (f.transparent) section(raw, 'transparent').enabled = true;
+  if (f['outbound-port'] !== undefined) section(raw, 'transparent').outbound_port = /^\d+$/.test(f['outbound-port']) ? Number(f['outbound-port']) : f['outbound-port'];
+  if (f['transparent-policy'] !== undefined) section(raw, 'transparent').policy = f['transparent-policy'];
   if (f.upstream !== undefined) {
     const list = Array.isArray(raw.upstreams) ? (raw.upstreams as Raw[]) : [];
     for (const spec of f.upstream) list.push(upstreamFlag(spec));

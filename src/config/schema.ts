@@ -8,9 +8,17 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { duration } from './duration.ts';
 import { hostPort } from './address.ts';
+import { rateLimitSchema, resilienceSchema } from '../resilience/options.ts';
+import { authzSchema, identitySchema } from '../identity/options.ts';
 
 const serviceName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'expected a service name: letters, digits, _ . - (max 63)');
-const protocol = z.enum(['http', 'tcp']);
+/**
+ * What a port speaks. http: HTTP/1.x, or h2c by its preface; http2 | grpc: h2c
+ * prior knowledge; tcp: opaque; auto: detected from the first bytes (HTTP/1,
+ * h2c, else opaque TCP). Between agents the client's protocol is kept (ALPN).
+ */
+const protocol = z.enum(['http', 'tcp', 'auto', 'http2', 'grpc']);
+const port = z.number().int().min(1).max(65535);
 
 export const limitsSchema = z.object({
   /** Max bytes of a request or response head → 431 / 502. */
@@ -29,6 +37,24 @@ export const limitsSchema = z.object({
   stream_idle: duration.default(300_000),
   /** Max downstream connections per listener; more are refused at accept. */
   max_connections: z.number().int().min(1).default(10_000),
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised to downstream clients. */
+  max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
+}).strict();
+
+export const detectSchema = z.object({
+  /** Wait this long for a client's first bytes on auto/http ports; then opaque TCP (auto) or HTTP/1 (http). */
+  timeout: duration.default(10_000),
+  /** Destination ports where the server speaks first: never peeked at on auto ports (opaque TCP at once). */
+  opaque_ports: z.array(port).default([25, 587, 3306, 4444, 5432, 6379, 9300, 11211]),
+}).strict();
+
+/** Transparent interception (issue 9): the outbound capture listener that redirect-traffic's rules feed. */
+export const transparentSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** The capture port: redirect-traffic --proxy-outbound-port. */
+  outbound_port: port.default(15001),
+  /** Destinations that are not mesh services: passthrough (dial them directly, counted) or block (close, logged). */
+  policy: z.enum(['passthrough', 'block']).default('passthrough'),
 }).strict();
 
 export const upstreamSchema = z.object({
@@ -38,15 +64,9 @@ export const upstreamSchema = z.object({
   protocol: protocol.default('http'),
   /** Expected SPIFFE ID of the upstream's agents (default: derived from the name). */
   identity: z.string().startsWith('spiffe://').optional(),
-  timeouts: z.object({
-    connect: duration.default(5_000),
-    /** Time to the response head, per attempt (0 = none). Bodies are bounded by limits.stream_idle. */
-    request: duration.default(15_000),
-  }).strict().default({ connect: 5_000, request: 15_000 }),
-  retries: z.object({
-    /** Total attempts including the first. */
-    attempts: z.number().int().min(1).max(10).default(3),
-  }).strict().default({ attempts: 3 }),
+  // Load balancing, retries, timeouts, limits, breakers, outlier detection, rate limits, routes
+  // and faults: one section per mechanism, defaults in src/resilience/options.ts.
+  ...resilienceSchema.shape,
 }).strict();
 
 export const agentConfigSchema = z.object({
@@ -73,22 +93,32 @@ export const agentConfigSchema = z.object({
     listen: hostPort.default({ host: '0.0.0.0', port: 20000 }),
     /** mTLS on the public port (off only for local experiments). */
     mtls: z.boolean().default(true),
-  }).strict().default({ listen: { host: '0.0.0.0', port: 20000 }, mtls: true }),
+    /** Inbound rate limits: global, and per caller (SPIFFE ID, else source address). */
+    rate_limit: rateLimitSchema.prefault({}),
+  }).strict().prefault({}),
   upstreams: z.array(upstreamSchema).default([]),
   discovery: z.object({
     kind: z.enum(['static', 'consul']).default('static'),
     registry: z.string().default('config/registry.yaml'),
   }).strict().default({ kind: 'static', registry: 'config/registry.yaml' }),
+  /** Where this agent's certificate comes from (local-ca | coordinator | consul | files); see src/identity/options.ts. */
+  identity: identitySchema.prefault({}),
+  /** Intentions: allow or deny callers by source service, with optional L7 conditions. */
+  authz: authzSchema.prefault({}),
   admin: z.object({
     bind: hostPort.default({ host: '127.0.0.1', port: 19000 }),
     /** Required to bind beyond loopback, and for mutating routes from non-loopback callers. */
     token: z.string().optional(),
   }).strict().default({ bind: { host: '127.0.0.1', port: 19000 } }),
   limits: limitsSchema.default(limitsSchema.parse({})),
+  /** Protocol detection on auto (and http) ports. */
+  detect: detectSchema.default(detectSchema.parse({})),
   /** On SIGTERM: stop accepting, let in-flight requests finish up to this long. */
   drain_timeout: duration.default(30_000),
   /** Refuse requests that crossed this many agents (loop prevention). */
   max_hops: z.number().int().min(1).max(64).default(8),
+  /** Transparent mode (agent --transparent): capture redirected outbound TCP. */
+  transparent: transparentSchema.default(transparentSchema.parse({})),
 }).strict().superRefine((c, ctx) => {
   const seen = new Map<string, number>();
   c.upstreams.forEach((u, i) => {

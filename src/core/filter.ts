@@ -70,6 +70,8 @@ export interface RequestCtx {
   responseStartedAt: number;
   bytesIn: number;
   bytesOut: number;
+  /** This hop's span id (16 hex digits), the parent id we send in traceparent; '' when unknown. For access logs. */
+  spanId: string;
 }
 
 export interface Filter {
@@ -78,6 +80,13 @@ export interface Filter {
   onRequest(ctx: RequestCtx): Verdict;
   onResponse?(ctx: RequestCtx): void;
   onDone?(ctx: RequestCtx): void;
+  /**
+   * For admin /explain: what this filter would do with `ctx`, without side
+   * effects (no tokens taken, no counters moved). It may write ctx fields
+   * that later filters read (the route filter sets ctx.route). Returning
+   * `{ verdict: 'reply', reason }` says the request would be answered here.
+   */
+  explain?(ctx: RequestCtx): Record<string, unknown> | undefined;
 }
 
 /** Fresh context, with every field present so V8 keeps one hidden class. */
@@ -87,6 +96,7 @@ export function newRequestCtx(): RequestCtx {
     authority: '', headers: [], grpc: false, peerIdentity: undefined, remoteAddress: '', requestId: '',
     startedAt: 0, error: undefined, addRequestHeaders: [], addResponseHeaders: [], route: undefined,
     endpoint: undefined, attempts: 0, status: 0, reason: undefined, responseStartedAt: 0, bytesIn: 0, bytesOut: 0,
+    spanId: '',
   };
 }
 

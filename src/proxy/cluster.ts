@@ -12,12 +12,19 @@ import type { EndpointSet } from '../balancer/endpoint-set.ts';
 import type { Endpoint } from '../balancer/endpoint.ts';
 import type { RequestCtx } from '../core/filter.ts';
 import type { ConnectionPool } from './upstream/pool.ts';
+import type { UpstreamResilience } from '../resilience/upstream.ts';
 
 export interface AttemptInfo {
   /** Did any byte of the request reach the upstream socket? */
   readonly requestBytesSent: boolean;
   /** Can the request be sent again (no body, or its body is buffered)? */
   readonly replayable: boolean;
+  /** grpc-status of the response when known. */
+  readonly grpcStatus?: number;
+  /** The response's Retry-After value. */
+  readonly retryAfter?: string | undefined;
+  /** The request deadline (performance.now() ms); absent = none. */
+  readonly deadline?: number;
 }
 
 export interface RetryDecider {
@@ -43,7 +50,7 @@ export class ConnectFailureRetry implements RetryDecider {
 }
 
 export interface ClusterTimeouts {
-  /** Time from request head to response head, per attempt. 0 = none. */
+  /** Overall request timeout when the request has no route policy. 0 = none. */
   readonly requestMs: number;
 }
 
@@ -55,11 +62,13 @@ export class Cluster {
   readonly observers: AttemptObserver[];
   readonly retry: RetryDecider;
   readonly timeouts: ClusterTimeouts;
+  /** Outbound clusters: limits, routes, breakers, outlier detection, rate limits and their filters. */
+  readonly resilience: UpstreamResilience | undefined;
   /** Requests in flight through this cluster. */
   active = 0;
   requests = 0;
 
-  constructor(o: { name: string; endpoints: EndpointSet; balancer: Balancer; pool: ConnectionPool; observers?: AttemptObserver[]; retry: RetryDecider; timeouts: ClusterTimeouts }) {
+  constructor(o: { name: string; endpoints: EndpointSet; balancer: Balancer; pool: ConnectionPool; observers?: AttemptObserver[]; retry: RetryDecider; timeouts: ClusterTimeouts; resilience?: UpstreamResilience }) {
     this.name = o.name;
     this.endpoints = o.endpoints;
     this.balancer = o.balancer;
@@ -67,6 +76,7 @@ export class Cluster {
     this.observers = o.observers ?? [];
     this.retry = o.retry;
     this.timeouts = o.timeouts;
+    this.resilience = o.resilience;
     // Endpoints removed by discovery: close their idle connections; in-flight ones finish.
     this.endpoints.onChange((c) => { for (const ep of c.removed) this.pool.closeIdle(ep.key); });
   }

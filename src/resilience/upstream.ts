@@ -31,8 +31,8 @@ import { ResourceLimits } from './limits/resource-limits.ts';
 import type { BackoffOptions, ResilienceOptions, RouteOptions } from './options.ts';
 import { OutlierDetector } from './outlier/detector.ts';
 import { OutlierObserver } from './outlier/observer.ts';
-import { RateLimitFilter, type RateLimitRule } from './ratelimit/filter.ts';
-import { RedisBuckets, redisClient } from './ratelimit/redis-store.ts';
+import type { RateLimitFilter } from './ratelimit/filter.ts';
+import { buildRateLimit } from './ratelimit/build.ts';
 import { Backoff } from './retry/backoff.ts';
 import { RetryBudget } from './retry/budget.ts';
 import { RetryDecider } from './retry/decider.ts';
@@ -146,27 +146,8 @@ export function buildUpstreamResilience(set: EndpointSet, opts: ResilienceOption
     : undefined;
   if (outlier) observers.push(new OutlierObserver(outlier));
 
-  const rl = opts.rate_limit;
-  const rules: RateLimitRule[] = [];
-  if (rl.global) rules.push({ name: 'global', perSource: false, ratePerSecond: rl.global.requests_per_second, burst: rl.global.burst });
-  if (rl.per_source) rules.push({ name: 'per_source', perSource: true, ratePerSecond: rl.per_source.requests_per_second, burst: rl.per_source.burst });
-  let redis: Redis | undefined;
-  let ownRedis = false;
-  if (rules.length > 0 && rl.store === 'redis') {
-    redis = deps.redis;
-    if (redis === undefined) { redis = redisClient(rl.redis.url, rl.redis.timeout); ownRedis = true; }
-  }
-  const client = redis;
-  const rateLimit = rules.length === 0 ? undefined : new RateLimitFilter({
-    scope: name,
-    rules,
-    clock,
-    maxSources: rl.max_sources,
-    onRedisError: rl.redis.on_error,
-    ...(client === undefined ? {} : {
-      redis: (rule: RateLimitRule) => new RedisBuckets(client, { ratePerSecond: rule.ratePerSecond, burst: rule.burst, keyPrefix: `${rl.redis.key_prefix}:${name}:${rule.name}` }),
-    }),
-  });
+  const rl = buildRateLimit(name, opts.rate_limit, { clock, redis: deps.redis });
+  const rateLimit = rl.filter;
 
   const filters: Filter[] = [];
   if (rateLimit) filters.push(rateLimit);
@@ -177,7 +158,7 @@ export function buildUpstreamResilience(set: EndpointSet, opts: ResilienceOption
     balancer, observers, panic, limits, budget, retryState, retryStats: retryState.stats, routes, breakers, outlier, rateLimit, filters,
     async close() {
       breakers?.close();
-      if (ownRedis && redis) await redis.quit().catch(() => redis.disconnect());
+      await rl.close();
     },
   };
 }

@@ -20,7 +20,7 @@ t.test('registry hot reload adds and removes an endpoint; a bad edit is rejected
   const reg = tempRegistry(`services:\n  api:\n    instances:\n      - { address: 127.0.0.1, port: ${a.port} }\n`);
   const agent = await startAgent(configFromObject({
     service: { name: 'web', address: '127.0.0.1:1' }, inbound: { listen: '127.0.0.1:0', mtls: false },
-    upstreams: [{ name: 'api', listen: '127.0.0.1:0' }], discovery: { registry: reg }, admin: { bind: '127.0.0.1:0' }, drain_timeout: '1s',
+    upstreams: [{ name: 'api', listen: '127.0.0.1:0', lb: 'round_robin' }], discovery: { registry: reg }, admin: { bind: '127.0.0.1:0' }, drain_timeout: '1s',
   }), { log: silentLogger });
   t.teardown(async () => { await agent.stop(); await a.close(); await b.close(); });
   const port = agent.agent.listeners.find((l) => l.name === 'outbound:api')!.port;

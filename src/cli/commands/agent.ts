@@ -28,6 +28,12 @@ Quick flags:
   --drain-timeout DURATION    graceful drain deadline (default 30s)
   --node NAME                 node name (default: hostname)
 
+Transparent mode (apps call services by their usual addresses; see aim-mesh redirect-traffic):
+  --transparent               open the outbound capture listener (needs the orig-dst addon:
+                              npm run build:native; run the agent as redirect-traffic's --proxy-uid)
+  --outbound-port N           the capture port, = redirect-traffic --proxy-outbound-port (default 15001)
+  --transparent-policy P      non-mesh destinations: passthrough (default) or block
+
 Identity (mTLS between agents):
   --identity KIND             local-ca (default) | files | consul | coordinator
   --ca-dir DIR                local CA directory (default certs/dev; created if missing)

@@ -19,7 +19,7 @@
  * trailers-with-status) the client's stream.
  */
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { ProxyError, asProxyError } from '../../core/errors.ts';
+import { ProxyError, asProxyError, type Reason } from '../../core/errors.ts';
 import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Direction, type Filter, type RequestCtx } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { Cluster } from '../cluster.ts';
@@ -215,7 +215,7 @@ export class H2Exchange {
   #attemptFailed(err: ProxyError): void {
     const latency = performance.now() - this.#attemptAt;
     this.#dropUpstream();
-    this.#endAttempt(false, 0, err);
+    this.#endAttempt(false, 0, err.reason);
     if (this.#failed || this.#finished) return;
     const replayable = !this.#bodyStarted;
     const cl = this.o.cluster;
@@ -231,10 +231,10 @@ export class H2Exchange {
     this.#fail(err);
   }
 
-  #endAttempt(ok: boolean, status: number, err?: ProxyError): void {
+  #endAttempt(ok: boolean, status: number, reason?: Reason): void {
     if (!this.#attemptCounted || this.#ep === undefined) return;
     this.#attemptCounted = false;
-    this.o.cluster.attemptEnded(this.#ep, this.ctx, { ok, status, reason: err?.reason, latencyMs: performance.now() - this.#attemptAt });
+    this.o.cluster.attemptEnded(this.#ep, this.ctx, { ok, status, reason, latencyMs: performance.now() - this.#attemptAt });
   }
 
   #onHeadTimeout = (): void => {
@@ -312,7 +312,7 @@ export class H2Exchange {
         // The upstream did not process the stream (GOAWAY race or refused): safe to re-send as is.
         this.#refusals++;
         this.#dropUpstream();
-        this.#endAttempt(false, 0, new ProxyError('upstream_reset', 'stream refused'));
+        this.#endAttempt(false, 0, 'upstream_reset');
         this.ctx.attempts--;
         this.#attempt();
         return;
@@ -344,7 +344,7 @@ export class H2Exchange {
       this.o.log.debug({ reason: 'downstream_reset', listener: this.o.listener, upstream: this.o.cluster.name, request_id: this.ctx.requestId || undefined, code: codeName(this.down.rstCode) }, 'client cancelled the stream');
     }
     this.#dropUpstream();
-    this.#endAttempt(false, 0, new ProxyError('downstream_reset', 'client went away'));
+    this.#endAttempt(false, 0, 'downstream_reset');
     this.#finish();
   };
 
@@ -361,7 +361,7 @@ export class H2Exchange {
     const down = this.down;
     this.#clearTimers();
     this.#dropUpstream();
-    this.#endAttempt(false, 0, err);
+    this.#endAttempt(false, 0, err.reason);
     c.reason = err.reason;
     const log = err.reason === 'downstream_reset' ? this.o.log.debug : this.o.log.warn;
     log.call(this.o.log, { reason: err.reason, detail: err.detail, listener: this.o.listener, upstream: this.o.cluster.name, protocol: 'h2', grpc: c.grpc || undefined,

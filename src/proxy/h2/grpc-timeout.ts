@@ -5,14 +5,18 @@
  * shrinks hop by hop (deadline propagation) instead of restarting.
  */
 
-const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+/** Units as a multiplier (coarse) or, for sub-millisecond units, a divisor (exact decimal results). */
+const UNIT_MUL: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1 };
+const UNIT_DIV: Record<string, number> = { u: 1000, n: 1_000_000 };
 
 /** Milliseconds, or undefined when the value is malformed (then it is ignored, as grpc-go does). */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = /^(\d{1,8})([HMSmun])$/.exec(value.trim());
   if (m === null) return undefined;
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+  const n = Number(m[1]);
+  const unit = m[2]!;
+  return unit in UNIT_MUL ? n * UNIT_MUL[unit]! : n / UNIT_DIV[unit]!;
 }
 
 /** Encode a remaining time (ms, may be fractional) with the finest unit that fits in 8 digits. */

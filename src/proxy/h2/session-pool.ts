@@ -113,6 +113,8 @@ export class H2SessionPool {
       this.#settle(key, err, null);
     };
     socket.once(this.dialer.readyEvent, () => { connected = true; });
+    // Dialled with allowHalfOpen (shared dialers): for HTTP/2 a FIN from the peer ends the session.
+    socket.once('end', () => { this.#retire(up); session.destroy(); });
     session.once('connect', () => {
       if (tls && (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2') {
         fail(new ProxyError('upstream_protocol_error', `${key}: the peer did not negotiate h2 over TLS (ALPN)`));

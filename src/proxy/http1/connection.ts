@@ -27,12 +27,16 @@ import { ProxyError, asProxyError } from '../../core/errors.ts';
 import { newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Filter, type RequestCtx, type Direction } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { AttemptResult } from '../../balancer/types.ts';
-import type { Cluster } from '../cluster.ts';
+import type { Cluster, RetryDecider } from '../cluster.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { BodyFraming, type FramingLimits } from './body-framing.ts';
 import { BodyKind, findHeadEnd, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './head-parser.ts';
-import { HOPS_HEADER, PEER_IDENTITY_HEADER, rewriteRequestHeaders, rewriteResponseHeaders, serializeRequestHead, serializeResponseHead, type RewriteOut } from './headers.ts';
+import { HOPS_HEADER, PEER_IDENTITY_HEADER, headerOf, rewriteRequestHeaders, rewriteResponseHeaders, serializeRequestHead, serializeResponseHead, type RewriteOut } from './headers.ts';
 import { errorResponse } from './rescue.ts';
+import type { RoutePolicy } from '../../resilience/upstream.ts';
+import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
+import { ABORT_RESET, FaultAbortError } from '../../resilience/fault/injector.ts';
+import { isAsyncFilter, type AsyncFilter } from '../../resilience/async-filter.ts';
 
 export interface Http1Timeouts {
   /** A request head must complete within this many ms of its first byte. */
@@ -99,6 +103,15 @@ export class Http1Connection {
   #retryTimer: NodeJS.Timeout | undefined;
   #rw: RewriteOut = { requestId: '', spanId: '', traceparent: '', hops: 0 };
   #inExchange = false;
+  /** The request deadline (performance.now() ms; Infinity = none), from the route's timeouts and grpc-timeout. */
+  #deadline = Infinity;
+  /** Body bytes kept for a replay: up to the route's max_replay_body. */
+  #maxReplay = 0;
+  /** A body byte was streamed past the replay buffer: no retry can resend it. */
+  #replayOverflow = false;
+  /** Attempt sequence: late callbacks of an abandoned attempt are recognised and dropped. */
+  #seq = 0;
+  readonly #asyncFilters: readonly AsyncFilter[];
 
   constructor(sock: Socket, o: Http1Options, peerIdentity: string | undefined) {
     this.sock = sock;
@@ -109,6 +122,7 @@ export class Http1Connection {
     this.ctx.upstream = o.cluster.name;
     this.ctx.peerIdentity = peerIdentity;
     this.ctx.remoteAddress = sock.remoteAddress ?? '';
+    this.#asyncFilters = o.filters.filter(isAsyncFilter);
     this.#reqFraming = new BodyFraming('bad_request', o.framingLimits);
     this.#resFraming = new BodyFraming('upstream_protocol_error', o.framingLimits);
     sock.setNoDelay(true);
@@ -255,6 +269,7 @@ export class Http1Connection {
     this.#upReusable = true;
     this.#pending = [];
     this.#pendingBytes = 0;
+    this.#replayOverflow = false;
     this.#reqFraming.reset(req.bodyKind, req.contentLength);
     this.#phase = P.Body;
     this.sock.setTimeout(this.o.timeouts.streamIdleMs);
@@ -264,6 +279,7 @@ export class Http1Connection {
     const headers = rewriteRequestHeaders(req.headers, req.connectionTokens,
       { remoteAddress: c.remoteAddress, proto: this.o.proto, upgrade: req.upgrade, requestId: this.o.generateRequestId }, this.#rw);
     c.requestId = this.#rw.requestId;
+    c.spanId = this.#rw.spanId;
     if (this.#rw.hops >= this.o.maxHops) {
       this.#failBeforeUpstream(new ProxyError('loop_detected', `request has crossed ${this.#rw.hops} agents (limit ${this.o.maxHops})`));
       return;
@@ -272,6 +288,43 @@ export class Http1Connection {
       this.#failBeforeUpstream(c.error ?? new ProxyError('internal_error', 'filter replied without an error'));
       return;
     }
+    if (this.#asyncFilters.length > 0) {
+      // Only stacks with I/O-bound filters (a Redis rate limit) ever wait here.
+      this.sock.pause();
+      void this.#runAsyncFilters(headers, 0);
+      return;
+    }
+    this.#proceed(headers);
+  }
+
+  async #runAsyncFilters(headers: string[], from: number): Promise<void> {
+    const c = this.ctx;
+    try {
+      for (let i = from; i < this.#asyncFilters.length; i++) {
+        const p = this.#asyncFilters[i]!.onRequestAsync(c);
+        if (p !== null && (await p) === Verdict.Reply) {
+          if (this.#phase === P.Closed) return;
+          this.#failBeforeUpstream(c.error ?? new ProxyError('internal_error', 'filter replied without an error'));
+          return;
+        }
+      }
+    } catch (err) {
+      if (this.#phase !== P.Closed) this.#failBeforeUpstream(asProxyError(err));
+      return;
+    }
+    if (this.#phase === P.Closed) return;
+    this.sock.resume();
+    this.#proceed(headers);
+  }
+
+  /** After the filters let the request through: finish the head and start the first attempt. */
+  #proceed(headers: string[]): void {
+    const c = this.ctx;
+    const req = this.#req!;
+    const route = c.route as RoutePolicy | undefined;
+    const reqMs = route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs;
+    this.#deadline = deadlineFor(c, reqMs);
+    this.#maxReplay = route !== undefined ? route.maxReplayBody : 0;
     const extra = c.addRequestHeaders;
     for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
     headers.push(HOPS_HEADER, String(this.#rw.hops + 1));
@@ -305,6 +358,7 @@ export class Http1Connection {
       const up = this.#up;
       if (up !== null && this.#attemptOpen) {
         this.#reqBytesSent = true;
+        this.#keepForReplay(piece, n);
         if (!up.write(piece)) this.sock.pause();
       } else {
         this.#pending.push(piece);
@@ -316,6 +370,18 @@ export class Http1Connection {
       const restStart = start + n;
       this.#requestComplete(restStart < chunk.length ? chunk.subarray(restStart) : null);
     }
+  }
+
+  /** Keep a streamed body chunk for a retry, while the body fits the replay buffer. */
+  #keepForReplay(piece: Buffer, n: number): void {
+    if (this.#replayOverflow) return;
+    if (this.#pendingBytes + n > this.#maxReplay) {
+      this.#replayOverflow = true;
+      this.#pending = [];
+      return;
+    }
+    this.#pending.push(piece);
+    this.#pendingBytes += n;
   }
 
   #requestComplete(rest: Buffer | null): void {
@@ -334,6 +400,27 @@ export class Http1Connection {
     const cl = this.o.cluster;
     const c = this.ctx;
     c.attempts++;
+    const fault = (c.route as RoutePolicy | undefined)?.fault;
+    if (fault !== undefined) {
+      // Faults run inside the retry loop, so the retry and timeout policies can absorb them.
+      const code = fault.abortCode();
+      if (code !== 0) {
+        this.#attemptFailed(fault.abortError ?? new FaultAbortError(code === ABORT_RESET ? 503 : code, code === ABORT_RESET), code > 0 ? code : 0);
+        return;
+      }
+      const delay = fault.delayMs();
+      if (delay > 0) {
+        this.sock.pause();
+        this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (this.#phase !== P.Closed) this.#pickAndConnect(); }, delay);
+        return;
+      }
+    }
+    this.#pickAndConnect();
+  }
+
+  #pickAndConnect(): void {
+    const cl = this.o.cluster;
+    const c = this.ctx;
     const ep = cl.balancer.pick(c, this.#ep);
     if (ep === undefined) {
       this.#fail(new ProxyError('no_endpoints', `no available endpoint for ${cl.name}`));
@@ -345,14 +432,24 @@ export class Http1Connection {
     this.#attemptOpen = false;
     cl.attemptStarted(ep, c);
     this.#attemptCounted = true;
+    const now = this.#attemptAt;
+    const route = c.route as RoutePolicy | undefined;
+    const until = attemptDeadline(now, this.#deadline, route !== undefined ? route.timeouts.perTryMs : 0);
+    if (until !== Infinity) this.#reqTimer = setTimeout(this.#onReqTimeout, Math.max(1, until - now));
     this.sock.pause();
-    cl.pool.acquire(ep, this.#onAcquired);
+    const seq = ++this.#seq;
+    cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused));
   }
 
   #attemptCounted = false;
 
-  #onAcquired = (err: ProxyError | null, s: Socket | null, reused: boolean): void => {
-    if (this.#phase === P.Closed) { s?.destroy(); return; }
+  #onAcquired(seq: number, err: ProxyError | null, s: Socket | null, reused: boolean): void {
+    if (this.#phase === P.Closed || seq !== this.#seq || !this.#attemptCounted) {
+      // The attempt was abandoned (timeout, client gone): a late connection is not ours to use.
+      if (s !== null && this.#ep !== undefined && seq !== this.#seq) s.destroy();
+      else s?.destroy();
+      return;
+    }
     if (err !== null || s === null) {
       this.#attemptFailed(err ?? new ProxyError('upstream_connect_failed', 'no socket'));
       return;
@@ -366,34 +463,38 @@ export class Http1Connection {
     s.on('close', this.#onUpClose);
     s.on('drain', this.#onUpDrain);
     s.setNoDelay(true);
-    const timeout = this.o.cluster.timeouts.requestMs;
-    if (timeout > 0) this.#reqTimer = setTimeout(this.#onReqTimeout, timeout);
     // cork: head + buffered body leave in one write
     s.cork();
     s.write(this.#reqHeadBytes);
     for (const piece of this.#pending) s.write(piece);
     s.uncork();
     this.#reqBytesSent = true;
+    if (this.#pendingBytes > this.#maxReplay) { this.#replayOverflow = true; this.#pending = []; }
     // Keep reading the client: body bytes now stream straight to the upstream; in Wait, an
     // early close from the client must be seen (pipelined bytes re-pause the socket).
     if (this.#buf === null) this.sock.resume();
-  };
+  }
 
   /** An attempt failed before any response byte went downstream: retry or answer. */
-  #attemptFailed(err: ProxyError): void {
+  /** `decided`: the retry decision when the caller already asked the decider (a retryable status). */
+  #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number): void {
     const latency = performance.now() - this.#attemptAt;
+    if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
     this.#dropUpstream();
-    this.#endAttempt(false, 0, err);
+    this.#endAttempt(false, status, err);
     const cl = this.o.cluster;
+    const decider: RetryDecider = (this.ctx.route as RoutePolicy | undefined)?.retry ?? cl.retry;
     // Keep-alive race: a reused connection that died before answering is retried once
     // on a fresh connection, for requests without a body (nothing can be lost).
     const replayable = this.#replayable();
-    const delay = this.#phase !== P.Closed && !this.#resHeadSent
-      ? cl.retry.next(this.ctx, { ok: false, status: 0, reason: err.reason, latencyMs: latency },
-        { requestBytesSent: this.#reqBytesSent, replayable })
+    const delay = decided !== undefined ? decided : this.#phase !== P.Closed && !this.#resHeadSent
+      ? decider.next(this.ctx, { ok: false, status, reason: err.reason, latencyMs: latency },
+        { requestBytesSent: this.#reqBytesSent, replayable, retryAfter, deadline: this.#deadline })
       : -1;
     if (delay >= 0 && replayable) {
-      cl.retry.onRetry?.(this.ctx);
+      decider.onRetry?.(this.ctx);
+      this.#res = null;
+      this.#upBuf = null;
       this.#reqBytesSent = false;
       if (delay === 0) this.#attempt();
       else this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (this.#phase !== P.Closed) this.#attempt(); }, delay);
@@ -404,7 +505,7 @@ export class Http1Connection {
 
   /** Every body byte received so far is still held in #pending (none was streamed past it). */
   #replayable(): boolean {
-    return this.#pendingBytes === this.ctx.bytesIn;
+    return !this.#replayOverflow && this.#pendingBytes === this.ctx.bytesIn;
   }
 
   #endAttempt(ok: boolean, status: number, err?: ProxyError): void {
@@ -475,6 +576,22 @@ export class Http1Connection {
     this.#res = head;
     c.status = head.status;
     if (!head.keepAlive) this.#upReusable = false;
+    if (head.status >= 400) {
+      const decider = (c.route as RoutePolicy | undefined)?.retry;
+      // Only routed (outbound) requests retry on a status; the decider knows which statuses qualify.
+      if (decider !== undefined && this.#replayable()) {
+        const err = new ProxyError(head.status >= 500 ? 'upstream_reset' : 'bad_request', `upstream answered ${head.status}`);
+        const retryAfter = headerOf(head.headers, 'retry-after');
+        const probe = decider.next(c, { ok: false, status: head.status, reason: undefined, latencyMs: performance.now() - this.#attemptAt },
+          { requestBytesSent: true, replayable: true, retryAfter, deadline: this.#deadline });
+        if (probe >= 0) {
+          // Retry: this response is dropped (and its connection with it), never sent downstream.
+          this.#upReusable = false;
+          this.#attemptFailed(err, head.status, retryAfter, probe);
+          return;
+        }
+      }
+    }
     this.#endAttempt(head.status < 500, head.status);
     runResponseFilters(this.o.filters, c);
 

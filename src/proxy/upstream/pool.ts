@@ -25,6 +25,14 @@ export interface PoolOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxIdlePerEndpoint: number;
+  /** Circuit breaking as resource limits (Envoy): open connections and requests waiting for one. */
+  readonly limits?: PoolLimits;
+}
+
+export interface PoolLimits {
+  tryAcquire(kind: 'connections' | 'pending'): boolean;
+  release(kind: 'connections' | 'pending'): void;
+  overflowError(kind: 'connections' | 'pending'): ProxyError;
 }
 
 export type AcquireCallback = (err: ProxyError | null, socket: Socket | null, reused: boolean) => void;
@@ -66,19 +74,28 @@ export class ConnectionPool {
 
   #connect(ep: Endpoint, cb: AcquireCallback): void {
     if (this.#closed) { cb(new ProxyError('draining', 'upstream pool is closed'), null, false); return; }
+    const limits = this.opts.limits;
+    if (limits !== undefined) {
+      if (!limits.tryAcquire('connections')) { cb(limits.overflowError('connections'), null, false); return; }
+      if (!limits.tryAcquire('pending')) { limits.release('connections'); cb(limits.overflowError('pending'), null, false); return; }
+    }
     let s: PooledSocket;
     try {
       s = this.dialer.dial(ep);
     } catch (err) {
+      if (limits !== undefined) { limits.release('pending'); limits.release('connections'); }
       cb(new ProxyError('upstream_connect_failed', `${ep.key}: ${(err as Error).message}`, { cause: err }), null, false);
       return;
     }
     this.open++;
     this.connectsTotal++;
     let settled = false;
+    let pending = limits !== undefined;
+    const donePending = (): void => { if (pending) { pending = false; limits!.release('pending'); } };
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
+      donePending();
       s.destroy();
       cb(new ProxyError('upstream_connect_timeout', `${ep.key}: no connection within ${this.opts.connectTimeoutMs} ms`), null, false);
     }, this.opts.connectTimeoutMs);
@@ -86,6 +103,7 @@ export class ConnectionPool {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      donePending();
       s.removeListener('error', onError);
       cb(null, s, false);
     };
@@ -93,6 +111,7 @@ export class ConnectionPool {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      donePending();
       const tlsIdentity = err.code === 'ERR_AIM_SPIFFE_MISMATCH' || err.code === 'ERR_AIM_PEER_CERT';
       cb(new ProxyError(tlsIdentity ? 'upstream_tls_identity' : 'upstream_connect_failed', `${ep.key}: ${err.message}`, { cause: err }), null, false);
     };
@@ -100,6 +119,7 @@ export class ConnectionPool {
     s.once('error', onError);
     s.once('close', () => {
       this.open--;
+      limits?.release('connections');
       this.#forget(s);
       if (!settled) onError(Object.assign(new Error('connection closed during connect'), { code: 'ECONNRESET' }));
     });

@@ -1,0 +1,333 @@
+/**
+ * Transparent mode's outbound capture listener (agent --transparent).
+ *
+ * redirect-traffic's iptables rules REDIRECT the app's outbound TCP to
+ * `transparent.outbound_port`. For each accepted socket this file recovers
+ * the original destination (SO_ORIGINAL_DST, transparent/original-dst.ts),
+ * maps it to a mesh service (transparent/capture.ts, with an index rebuilt on
+ * every registry update), and then:
+ *
+ *   mesh service  → that service's capture cluster (created lazily, fed from
+ *                   discovery, dialled with the agent-to-agent dialers the
+ *                   explicit upstreams use), served by protocol detection:
+ *                   HTTP/1 through Http1Connection, everything else (opaque
+ *                   TCP, TLS, h2c) forwarded as bytes to the service's agents,
+ *                   whose inbound side detects h2c itself. Opaque ports
+ *                   (detect.opaque_ports, matched on the original destination
+ *                   port) skip detection: server-speaks-first protocols.
+ *   not mesh      → an HTTP/1 request whose Host names a service still goes to
+ *                   it; otherwise the policy: passthrough (dial the original
+ *                   destination, pipe) or block (close, log the reason).
+ *
+ * Loops: the agent's own connections are excluded by the rules' owner match
+ * (run the agent as redirect-traffic's --proxy-uid). If that is wrong, HTTP
+ * loops end at max_hops with 508 loop_detected (x-aim-mesh-hops), and every
+ * other route is stopped by the loop guard below, which recognises a captured
+ * socket as one this capture dialled itself, and says what to fix.
+ *
+ * Observable: `transparent_capture_total{result}` (mesh | passthrough |
+ * passthrough_failed | blocked | no_original_dst | loop), log lines, and
+ * `explain()`. Per connection the extra cost is one getsockopt (2-4 µs, see
+ * transparent/README.md) and a few Map lookups.
+ */
+import { connect, type Socket } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
+import type { AgentConfig, UpstreamConfig } from '../config/schema.ts';
+import { upstreamSchema } from '../config/schema.ts';
+import type { Filter } from '../core/filter.ts';
+import type { Resolver, EndpointSetUpdate } from '../discovery/types.ts';
+import { Cluster } from '../proxy/cluster.ts';
+import { ConnectionPool, type Dialer } from '../proxy/upstream/pool.ts';
+import { Http1Connection, type Http1Options } from '../proxy/http1/connection.ts';
+import { forwardTcp } from '../proxy/tcp/forward.ts';
+import { errorResponse } from '../proxy/http1/rescue.ts';
+import { ProxyError } from '../core/errors.ts';
+import { Listener, type Connection } from '../listeners/listener.ts';
+import { detectMetrics, detectProtocol, serveByProtocol, type DetectOptions, type PortProtocol } from '../listeners/detect.ts';
+import type { MeshMetrics } from '../telemetry/metrics.ts';
+import type { Logger } from '../telemetry/log.ts';
+import { assertOriginalDstAvailable, originalDst, type OriginalDst } from '../transparent/original-dst.ts';
+import { buildCaptureIndex, canonicalAddress, captureServicesFromSets, resolveCaptured, type CaptureDecision, type CaptureIndex, type CaptureService } from '../transparent/capture.ts';
+import { LoopGuard, type Guarded } from '../transparent/loop-guard.ts';
+import { readHost } from '../transparent/host-peek.ts';
+import { pipeBoth } from '../transparent/passthrough.ts';
+import { feedFromDiscovery, upstreamCluster } from './clusters.ts';
+
+/** What the capture needs from the agent (Agent satisfies it). */
+export interface CaptureHost {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly metrics: MeshMetrics;
+  readonly resolver: Resolver | undefined;
+}
+
+export interface CaptureWiring {
+  /** The agent-to-agent dialers of the explicit upstreams: `http` for the HTTP/1 path, `tcp` for opaque bytes. */
+  readonly dialers: { readonly http: Dialer; readonly tcp: Dialer };
+  readonly filtersFor: (direction: 'outbound', target: string) => Filter[];
+  readonly draining: () => boolean;
+  /** Aborts when the agent stops (ends the discovery feeds). */
+  readonly signal: AbortSignal;
+  /** Called for each cluster created (the agent registers it for /explain and its observers). */
+  readonly onCluster?: (name: string, cluster: Cluster, filters: Filter[]) => void;
+}
+
+export type CaptureResult = 'mesh' | 'passthrough' | 'passthrough_failed' | 'blocked' | 'no_original_dst' | 'loop';
+
+export interface Capture {
+  readonly listeners: Listener[];
+  /** The lazily created clusters, by service (HTTP/1 and opaque bytes use separate pools). */
+  readonly clusters: ReadonlyMap<string, { readonly http: Cluster; readonly tcp: Cluster }>;
+  /** For /explain: the policy, the index, the counts and the last non-mesh destinations. */
+  explain(): Record<string, unknown>;
+  /** Close the capture clusters' pools (after the listeners drained). */
+  close(): void;
+}
+
+const RECENT = 20;
+
+/** The counter on the agent's registry (created once per registry). */
+export function captureCounter(registry: Registry): Counter<'result'> {
+  const name = 'transparent_capture_total';
+  return (registry.getSingleMetric(name) as Counter<'result'> | undefined) ?? new Counter({ name, registers: [registry], labelNames: ['result'],
+    help: 'Connections accepted by the transparent capture listener, by result (mesh|passthrough|passthrough_failed|blocked|no_original_dst|loop)' });
+}
+
+export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise<Capture> {
+  assertOriginalDstAvailable(); // before binding: a missing addon names the command that builds it
+  const cfg = host.config;
+  const t = cfg.transparent;
+  const log = host.log.child({ component: 'transparent' });
+  const resolver = host.resolver;
+  if (resolver === undefined) throw new Error('transparent mode needs discovery (no resolver)');
+  const counter = captureCounter(host.metrics.registry);
+  const counts: Partial<Record<CaptureResult, number>> = {};
+  const recent: { at: string; destination: string; result: CaptureResult; why: string }[] = [];
+  // Non-mesh destinations are logged at info/warn the first time each is seen, then at debug (a busy app would flood the log).
+  const seen = new Set<string>();
+  const firstTime = (dest: string): boolean => {
+    if (seen.has(dest)) return false;
+    if (seen.size >= 1000) seen.clear();
+    seen.add(dest);
+    return true;
+  };
+  const count = (r: CaptureResult, od?: OriginalDst, why = ''): void => {
+    counter.inc({ result: r });
+    counts[r] = (counts[r] ?? 0) + 1;
+    if (od !== undefined && r !== 'mesh') {
+      recent.push({ at: new Date().toISOString(), destination: hostPort(od), result: r, why });
+      if (recent.length > RECENT) recent.shift();
+    }
+  };
+
+  // === the index: rebuilt on every registry (or watched-set) update ===
+  let index = buildCaptureIndex([], { policy: t.policy });
+  const rebuild = (services: CaptureService[]): void => {
+    index = buildCaptureIndex(services, { policy: t.policy });
+    for (const c of index.conflicts) log.warn({ conflict: c }, 'transparent: ambiguous mapping ignored');
+  };
+  const registry = (resolver as { registry?: RegistryLike }).registry;
+  const onRegistry = (resolver as { onRegistry?: (fn: (r: RegistryLike) => void) => void }).onRegistry;
+  if (registry !== undefined && onRegistry !== undefined) {
+    const fromRegistry = (r: RegistryLike): CaptureService[] => Object.entries(r.services).map(([name, s]) => ({
+      name, instances: s.instances, virtualIps: s.virtual_ips, ...(s.instances[0]?.datacenter ? { datacenter: s.instances[0].datacenter } : {}),
+    }));
+    rebuild(fromRegistry(registry));
+    onRegistry.call(resolver, (r) => rebuild(fromRegistry(r)));
+  } else {
+    // Consul: discovery has no catalog-wide listing yet, so only configured upstreams map by address.
+    log.warn({ discovery: resolver.kind, services: cfg.upstreams.map((u) => u.name) }, 'transparent: only configured upstreams are matched (this discovery kind lists no catalog)');
+    const sets = new Map<string, EndpointSetUpdate>();
+    for (const u of cfg.upstreams) {
+      void (async () => {
+        for await (const s of resolver.watch(u.name, w.signal)) { sets.set(u.name, s); rebuild(captureServicesFromSets(sets.values())); }
+      })().catch((err: Error) => { if (!w.signal.aborted) log.error({ upstream: u.name, err: err.message }, 'transparent: watch ended'); });
+    }
+  }
+
+  // === clusters, one pair per service, created on first use ===
+  const guard = new LoopGuard();
+  const clusters = new Map<string, ServiceClusters>();
+  const idleUp = 60_000;
+  const upstreamDefaults = upstreamSchema.parse({ name: 'transparent', listen: '127.0.0.1:1', protocol: 'auto' });
+  const clustersFor = (service: string): ServiceClusters => {
+    let c = clusters.get(service);
+    if (c !== undefined) return c;
+    const u: UpstreamConfig = cfg.upstreams.find((x) => x.name === service) ?? { ...upstreamDefaults, name: service };
+    const http = upstreamCluster(u, guard.wrap(w.dialers.http), idleUp);
+    // Opaque bytes need their own pool (a pooled HTTP/1 connection is not a fresh byte stream) and no ALPN; same endpoints.
+    const tcp = new Cluster({ name: service, endpoints: http.endpoints, balancer: http.balancer, retry: http.retry, timeouts: http.timeouts,
+      pool: new ConnectionPool(guard.wrap(w.dialers.tcp), { connectTimeoutMs: u.timeouts.connect, idleTimeoutMs: idleUp, maxIdlePerEndpoint: 0 }) });
+    const created: ServiceClusters = { http, tcp, connectMs: u.timeouts.connect, waiting: [] };
+    // The first connections wait for discovery's first set (else they would find no endpoint).
+    http.endpoints.onChange(() => { for (const go of created.waiting.splice(0)) go(); });
+    c = created;
+    clusters.set(service, c);
+    void feedFromDiscovery(http, resolver, w.signal, log);
+    w.onCluster?.(`transparent:${service}`, http, filtersFor(service));
+    w.onCluster?.(`transparent:${service}:tcp`, tcp, filtersFor(service));
+    log.info({ service }, 'transparent: cluster created');
+    return c;
+  };
+
+  // === serving ===
+  const limits = cfg.limits;
+  const detect: Omit<DetectOptions, 'mode'> = { timeoutMs: cfg.detect.timeout, opaquePorts: new Set(cfg.detect.opaque_ports), metrics: detectMetrics(host.metrics.registry) };
+  const filters = new Map<string, Filter[]>();
+  const filtersFor = (service: string): Filter[] => {
+    let f = filters.get(service);
+    if (f === undefined) { f = w.filtersFor('outbound', service); filters.set(service, f); }
+    return f;
+  };
+  const name = 'transparent';
+  const http1 = (s: Socket, service: string): Connection => new Http1Connection(s, {
+    direction: 'outbound', listener: name, cluster: clustersFor(service).http, filters: filtersFor(service),
+    headLimits: { maxHeadBytes: limits.max_header_bytes, maxHeaders: limits.max_headers, maxUrlBytes: limits.max_url_bytes },
+    framingLimits: { maxChunkExtBytes: limits.max_chunk_ext_bytes, maxTrailerBytes: limits.max_trailer_bytes },
+    timeouts: { headerMs: limits.header_timeout, keepAliveIdleMs: limits.keepalive_idle, streamIdleMs: limits.stream_idle },
+    proto: 'http', generateRequestId: true, maxHops: cfg.max_hops, log, draining: w.draining,
+  } satisfies Http1Options, undefined);
+  const opaque = (s: Socket, service: string, od: OriginalDst, g: Guarded): Connection => {
+    if (g.loop) return refuseLoop(s, od);
+    g.kill = () => { refuseLoop(s, od); };
+    forwardTcp(s, { direction: 'outbound', listener: name, cluster: clustersFor(service).tcp, filters: filtersFor(service), idleMs: limits.stream_idle, log }, undefined);
+    return tcpConnection(s);
+  };
+  const refuseLoop = (s: Socket, od: OriginalDst): Connection => {
+    count('loop', od, 'own_connection');
+    log.error({ reason: 'loop_detected', destination: hostPort(od), uid: process.getuid?.() },
+      'transparent: the agent captured its own connection; run the agent as the UID given to redirect-traffic --proxy-uid');
+    s.destroy();
+    return tcpConnection(s);
+  };
+  const serveService = (s: Socket, od: OriginalDst, service: string, g: Guarded, known?: 'http1'): Connection => {
+    count('mesh');
+    host.metrics.connections('outbound', service).track(s);
+    const serve = (): Connection => {
+      if (known === 'http1') { const c = http1(s, service); s.resume(); return c; } // already detected: the socket is paused
+      const protocol = (cfg.upstreams.find((u) => u.name === service)?.protocol ?? 'auto') as PortProtocol;
+      return serveByProtocol(s, protocol, {
+        http1: (sock) => http1(sock, service), // no guard: a looping request ends at max_hops with 508 loop_detected
+        h2: (sock) => opaque(sock, service, od, g), // h2c as bytes: the service's inbound agent detects the preface
+        tcp: (sock) => opaque(sock, service, od, g),
+      }, { ...detect, destinationPort: () => od.port });
+    };
+    const c = clustersFor(service);
+    if (c.http.endpoints.synced) return serve();
+    // A new cluster: wait for discovery (the client's bytes stay buffered), at most the connect timeout;
+    // then serve anyway, which answers no_endpoints if discovery is still silent.
+    const pending = new Deferred(s);
+    let started = false;
+    const go = (): void => { if (!started && !s.destroyed) { started = true; pending.adopt(serve()); } };
+    c.waiting.push(go);
+    setTimeout(go, c.connectMs).unref();
+    return pending;
+  };
+  const applyPolicy = (s: Socket, od: OriginalDst, d: CaptureDecision, g: Guarded, http: boolean): Connection => {
+    const why = d.kind === 'service' ? '' : d.why;
+    const dest = hostPort(od);
+    if (g.loop) return refuseLoop(s, od);
+    if (d.kind === 'blocked') {
+      count('blocked', od, why);
+      log[firstTime(dest) ? 'warn' : 'debug']({ reason: 'transparent_blocked', why, destination: dest }, 'transparent: connection to a non-mesh destination blocked (transparent.policy: block)');
+      if (!http) { s.destroy(); return tcpConnection(s); }
+      // HTTP/1 gets an answer that says why; the request's bytes are discarded.
+      s.resume();
+      s.end(errorResponse(new ProxyError('no_route', `transparent.policy is block and ${dest} is not a mesh service (${why})`), true, ''));
+      setTimeout(() => s.destroy(), 5_000).unref();
+      return tcpConnection(s);
+    }
+    count('passthrough', od, why);
+    log[firstTime(dest) ? 'info' : 'debug']({ destination: dest, why }, 'transparent: passthrough to a non-mesh destination');
+    const up = connect({ host: od.address, port: od.port, noDelay: true, allowHalfOpen: true });
+    guard.own(up);
+    g.kill = () => { refuseLoop(s, od); up.destroy(); };
+    pipeBoth(s, up, limits.stream_idle, (err) => {
+      count('passthrough_failed', od, err.message);
+      log.warn({ reason: 'upstream_connect_failed', destination: hostPort(od), err: err.message }, 'transparent: passthrough dial failed');
+    });
+    return { idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { s.destroy(); up.destroy(); } };
+  };
+  const serveMiss = (s: Socket, od: OriginalDst, d: CaptureDecision, g: Guarded): Connection => {
+    // An HTTP/1 request may still name a service by Host (`api.service.consul`): read its head first.
+    const pending = new Deferred(s);
+    detectProtocol(s, { ...detect, mode: 'auto', destinationPort: () => od.port }, (p) => {
+      if (p !== 'http1') { pending.adopt(applyPolicy(s, od, d, g, false)); return; }
+      readHost(s, limits.max_header_bytes, limits.header_timeout, (h) => {
+        const byHost = h === undefined ? d : resolveCaptured(od, h, index);
+        if (byHost.kind !== 'service') { pending.adopt(applyPolicy(s, od, byHost, g, h !== undefined)); return; }
+        log.debug({ destination: hostPort(od), host: h, service: byHost.service }, 'transparent: mapped by Host');
+        pending.adopt(serveService(s, od, byHost.service, g, 'http1'));
+      });
+    });
+    return pending;
+  };
+
+  const handle = (s: Socket): Connection | undefined => {
+    let od: OriginalDst | undefined;
+    try { od = originalDst(s); } catch (err) { log.error({ err: (err as Error).message }, 'transparent: original destination unavailable'); }
+    if (od === undefined) {
+      // Dialled directly, not redirected: proxying it would proxy to ourselves.
+      count('no_original_dst');
+      log.warn({ remote: s.remoteAddress }, 'transparent: connection was not redirected by iptables (no original destination): refused');
+      s.destroy();
+      return undefined;
+    }
+    const g = guard.captured(s);
+    const d = resolveCaptured(od, undefined, index);
+    return d.kind === 'service' ? serveService(s, od, d.service, g) : serveMiss(s, od, d, g);
+  };
+
+  // Dual stack when the kernel has IPv6 (REDIRECT sends IPv4 to 127.0.0.1 and IPv6 to ::1), else IPv4 only.
+  let listener = captureListener(host, '::', t.outbound_port, handle, log);
+  try {
+    await listener.listen();
+  } catch {
+    listener = captureListener(host, '0.0.0.0', t.outbound_port, handle, log);
+    await listener.listen();
+  }
+  log.info({ port: listener.port, bind: listener.o.bind.host, policy: t.policy, uid: process.getuid?.(), services: index.endpoints.size },
+    'transparent capture listening (the agent must run as redirect-traffic --proxy-uid)');
+  return {
+    listeners: [listener],
+    clusters,
+    explain: () => ({
+      port: listener.port, policy: t.policy, counts: { ...counts }, recent_non_mesh: [...recent], conflicts: index.conflicts,
+      index: { virtual_ips: index.vips.size, endpoints: index.endpoints.size, addresses: index.addresses.size, hosts: index.hosts.size },
+      clusters: [...clusters.keys()],
+    }),
+    close: () => { for (const c of clusters.values()) { c.http.pool.close(); c.tcp.pool.close(); } },
+  };
+}
+
+interface ServiceClusters {
+  readonly http: Cluster;
+  readonly tcp: Cluster;
+  readonly connectMs: number;
+  /** Connections waiting for discovery's first set. */
+  readonly waiting: (() => void)[];
+}
+
+interface RegistryLike {
+  readonly services: Record<string, { readonly instances: { address: string; port: number; datacenter?: string | undefined }[]; readonly virtual_ips: string[] }>;
+}
+
+function captureListener(host: CaptureHost, bindHost: string, port: number, handle: (s: Socket) => Connection | undefined, log: Logger): Listener {
+  return new Listener({ name: 'transparent', bind: { host: bindHost, port }, protocol: 'auto', maxConnections: host.config.limits.max_connections, log, handle });
+}
+
+const hostPort = (od: { address: string; port: number }): string => (od.address.includes(':') ? `[${od.address}]:${od.port}` : `${od.address}:${od.port}`);
+
+const tcpConnection = (s: Socket): Connection => ({ idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { s.destroy(); } });
+
+/** The listener's view of a connection whose route is still being decided. */
+class Deferred implements Connection {
+  readonly socket: Socket;
+  #inner: Connection | undefined;
+  #shutdown = false;
+  constructor(socket: Socket) { this.socket = socket; }
+  adopt(c: Connection): void { this.#inner = c; if (this.#shutdown) c.shutdown(); }
+  get idle(): boolean { return this.#inner?.idle ?? false; }
+  shutdown(): void { this.#shutdown = true; this.#inner?.shutdown(); }
+  destroy(): void { if (this.#inner !== undefined) this.#inner.destroy(); else this.socket.destroy(); }
+}

@@ -1,0 +1,23 @@
+/**
+ * The inbound stack after telemetry: authorization first (a denied caller
+ * must not even spend rate-limit tokens), then the inbound rate limits
+ * (global, and per caller identity).
+ */
+import type { Filter } from '../core/filter.ts';
+import type { AgentConfig } from '../config/schema.ts';
+import { buildRateLimit, type BuiltRateLimit } from '../resilience/ratelimit/build.ts';
+import { AuthzFilter } from './authz-filter.ts';
+
+export interface InboundFilters {
+  readonly filters: Filter[];
+  readonly authz: AuthzFilter;
+  readonly rateLimit: BuiltRateLimit;
+}
+
+export function buildInboundFilters(cfg: AgentConfig): InboundFilters {
+  const authz = new AuthzFilter(cfg.authz);
+  const rateLimit = buildRateLimit(cfg.service.name, cfg.inbound.rate_limit);
+  const filters: Filter[] = [authz];
+  if (rateLimit.filter) filters.push(rateLimit.filter);
+  return { filters, authz, rateLimit };
+}
