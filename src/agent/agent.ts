@@ -9,7 +9,8 @@
  * requests finish up to drain_timeout, idle connections close, pools close.
  */
 import type { Socket } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { Endpoint } from '../balancer/endpoint.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { Filter } from '../core/filter.ts';
@@ -119,8 +120,9 @@ export class Agent {
 
     // Outbound: one cluster and one local listener per upstream.
     // ALPN says which protocol a connection carries between agents: http/1.1 for the HTTP/1 path, h2 for HTTP/2, none for opaque TCP.
-    const agentDialer = this.#tls ? tlsDialer((ep) => ({ ...this.#tls!.clientOptions(ep), ALPNProtocols: ['http/1.1'] })) : tcpDialer();
-    const tcpAgentDialer = this.#tls ? tlsDialer((ep) => withoutAlpn(this.#tls!.clientOptions(ep))) : tcpDialer();
+    const track = (s: TLSSocket, ep: Endpoint): void => this.#tls?.trackSession?.(s, ep);
+    const agentDialer = this.#tls ? tlsDialer((ep) => ({ ...this.#tls!.clientOptions(ep), ALPNProtocols: ['http/1.1'] }), track) : tcpDialer();
+    const tcpAgentDialer = this.#tls ? tlsDialer((ep) => withoutAlpn(this.#tls!.clientOptions(ep)), track) : tcpDialer();
     const h2AgentDialer = this.#tls ? h2TlsDialer((ep) => this.#tls!.clientOptions(ep)) : tcpDialer();
     for (const u of cfg.upstreams) {
       const cluster = upstreamCluster(u, u.protocol === 'tcp' ? tcpAgentDialer : agentDialer, idleUp);

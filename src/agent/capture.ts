@@ -273,7 +273,7 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
       s.destroy();
       return undefined;
     }
-    const g = guard.captured(s);
+    const g = guard.captured(s, od);
     const d = resolveCaptured(od, undefined, index);
     return d.kind === 'service' ? serveService(s, od, d.service, g) : serveMiss(s, od, d, g);
   };

@@ -4,7 +4,7 @@
  * ignorant of certificates.
  */
 import type { Server, Socket } from 'node:net';
-import type { ConnectionOptions, Server as TlsServer } from 'node:tls';
+import type { ConnectionOptions, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Endpoint } from '../balancer/endpoint.ts';
 import type { Logger } from '../telemetry/log.ts';
 
@@ -17,5 +17,9 @@ export interface AgentTls {
   peerIdentity(s: Socket): string | undefined;
   /** tls.connect options for an endpoint: client cert, roots, servername and the expected-identity check. */
   clientOptions(ep: Endpoint): ConnectionOptions;
+  /** Remember the TLS sessions a connection to `ep` receives, so later dials resume (cheaper handshakes). */
+  trackSession?(s: TLSSocket, ep: Endpoint): void;
+  /** For the admin /certs endpoint. */
+  describe?(): object;
   close(): Promise<void>;
 }

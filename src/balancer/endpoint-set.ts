@@ -54,7 +54,7 @@ export class EndpointSet {
       if (next.has(key)) continue; // duplicate instance entry: first wins
       let ep = this.#byKey.get(key);
       if (ep) ep.spec = spec;
-      else { ep = new Endpoint(spec, now); added.push(ep); }
+      else { ep = new Endpoint(spec, now, this.service); added.push(ep); }
       next.set(key, ep);
     }
     const removed: Endpoint[] = [];

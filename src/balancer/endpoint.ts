@@ -9,6 +9,8 @@ import { endpointKey, type EndpointSpec } from '../discovery/types.ts';
 
 export class Endpoint {
   readonly key: string;
+  /** The service this endpoint belongs to (the expected SPIFFE identity derives from it). */
+  readonly service: string;
   spec: EndpointSpec;
   /** performance.now() when this endpoint joined the set (slow start). */
   readonly addedAt: number;
@@ -27,8 +29,9 @@ export class Endpoint {
   requests = 0;
   failures = 0;
 
-  constructor(spec: EndpointSpec, now: number) {
+  constructor(spec: EndpointSpec, now: number, service = '') {
     this.key = endpointKey(spec);
+    this.service = service;
     this.spec = spec;
     this.addedAt = now;
   }

@@ -49,7 +49,7 @@ export async function runDemo(opts: { ports?: DemoPorts; logLevel?: string; caDi
   const agents: RunningAgent[] = [];
   const mk = async (raw: Record<string, unknown>): Promise<RunningAgent> => {
     const cfg = configFromObject({ ...raw, discovery: { kind: 'static', registry }, log: { level: opts.logLevel ?? 'warn' }, drain_timeout: '5s' }, 'demo');
-    const tls = await buildAgentTls(cfg, { identity: 'local-ca', 'ca-dir': caDir, 'ca-init': 'true' }, log);
+    const tls = await buildAgentTls(cfg, { identity: 'local-ca', 'ca-dir': caDir }, log);
     const a = await startAgent(cfg, { log: log.child({ service: cfg.service.name }), tls });
     agents.push(a);
     return a;

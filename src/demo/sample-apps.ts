@@ -37,7 +37,9 @@ export async function startApi(name: string, port: number, failRate = 0): Promis
 export async function startWeb(name: string, port: number, upstreamPort: number): Promise<SampleApp> {
   const server = createServer((req, res) => {
     req.resume();
-    const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, path: req.url, headers: { 'x-request-id': String(req.headers['x-request-id'] ?? '') || undefined } as Record<string, string> }, (r) => {
+    const rid = req.headers['x-request-id'];
+    const headers: Record<string, string> = typeof rid === 'string' ? { 'x-request-id': rid } : {};
+    const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, path: req.url, headers }, (r) => {
       let body = '';
       r.setEncoding('utf8');
       r.on('data', (c: string) => { body += c; });

@@ -33,7 +33,7 @@ export class StatsHistogram {
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Value[] }> {
     const values: Value[] = [];
     for (const t of this.#stats()) {
-      if (t.latencyCount === 0 && t.requests === 0) continue;
+      if (!t.observed) continue;
       const base = { direction: t.direction, target: t.target };
       let acc = 0;
       t.bounds.forEach((le, i) => {

@@ -33,6 +33,8 @@ export class TrafficStats {
   readonly buckets: Float64Array;
   latencySum = 0;
   latencyCount = 0;
+  /** Has any latency been observed (a reset keeps the series, at 0)? */
+  observed = false;
   readonly #byStatus: Array<ResponseSeries | undefined> = [];
   readonly #byReason = new Map<string, Array<ResponseSeries | undefined>>();
   readonly series: ResponseSeries[] = [];
@@ -64,6 +66,7 @@ export class TrafficStats {
     this.buckets[i]!++;
     this.latencySum += ms;
     this.latencyCount++;
+    this.observed = true;
   }
 
   /** /reset_counters: zero every count, keep the series (they then read 0). */

@@ -130,4 +130,10 @@ function renderDetail(panel, d) {
   );
 }
 
+let resizeTimer;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => { if (summary) render($('topology'), summary, selected, select); }, 100);
+});
+
 connect();

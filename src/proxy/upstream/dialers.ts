@@ -4,7 +4,7 @@
  * come from the identity layer, built once per rotation — never per connect.
  */
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { Dialer } from './pool.ts';
 
@@ -16,11 +16,18 @@ export function tcpDialer(): Dialer {
   };
 }
 
-/** `optionsFor(ep)` returns complete tls.connect options for that endpoint (cert, key, ca, servername, identity check). */
-export function tlsDialer(optionsFor: (ep: Endpoint) => ConnectionOptions): Dialer {
+/**
+ * `optionsFor(ep)` returns complete tls.connect options for that endpoint (cert, key, ca,
+ * servername, identity check); `track` lets the identity layer keep the session for resumption.
+ */
+export function tlsDialer(optionsFor: (ep: Endpoint) => ConnectionOptions, track?: (s: TLSSocket, ep: Endpoint) => void): Dialer {
   return {
     kind: 'tls',
     readyEvent: 'secureConnect',
-    dial: (ep: Endpoint) => tlsConnect({ ...optionsFor(ep), host: ep.spec.address, port: ep.spec.port }),
+    dial: (ep: Endpoint) => {
+      const s = tlsConnect({ ...optionsFor(ep), host: ep.spec.address, port: ep.spec.port });
+      track?.(s, ep);
+      return s;
+    },
   };
 }
