@@ -34,6 +34,7 @@ import { localAppCluster, upstreamCluster, feedFromDiscovery } from './clusters.
 import type { AgentTls } from './tls.ts';
 import { startCapture, type Capture } from './capture.ts';
 import { buildInboundFilters, type InboundFilters } from './inbound-filters.ts';
+import { createConsulDiscovery, registrationSpecFromConfig, type ConsulDiscovery, type ConsulRegistration } from '../discovery/consul/index.ts';
 
 export interface AgentDeps {
   readonly log: Logger;
@@ -65,6 +66,9 @@ export class Agent {
   /** Transparent mode's outbound capture listener (issue 9), when transparent.enabled. */
   capture: Capture | undefined;
   #tls: AgentTls | undefined;
+  /** Consul discovery and registration, when discovery.kind is consul. */
+  consul: ConsulDiscovery | undefined;
+  registration: ConsulRegistration | undefined;
   /** Inbound authorization and rate limits (read by /explain and the metrics). */
   inbound: InboundFilters | undefined;
   /** HTTP/2 session pools (one per cluster), closed on drain. */
@@ -100,6 +104,11 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.config;
     const idleUp = 60_000;
+    if (this.resolver === undefined && cfg.discovery.kind === 'consul') {
+      // Consul: blocking-query discovery now; registration once the listeners know their ports.
+      this.consul = createConsulDiscovery({ consul: cfg.consul, trustDomain: cfg.identity.trust_domain }, this.log);
+      this.resolver = this.consul.resolver;
+    }
     this.resolver ??= new StaticResolver({ file: cfg.discovery.registry, log: this.log.child({ component: 'discovery' }) });
     const draining = (): boolean => this.#draining;
     const limits = cfg.limits;
@@ -158,6 +167,17 @@ export class Agent {
       this.listeners.push(...this.capture.listeners);
     }
     this.#listening = true;
+    if (this.consul !== undefined) {
+      const inboundPort = this.listeners.find((l) => l.name === 'inbound')?.port ?? cfg.inbound.listen.port;
+      const spec = registrationSpecFromConfig({
+        ...cfg,
+        inbound: { listen: { host: cfg.inbound.listen.host, port: inboundPort } },
+        upstreams: cfg.upstreams.map((u) => ({ name: u.name, listen: { host: u.listen.host, port: this.listeners.find((l) => l.name === `outbound:${u.name}`)?.port ?? u.listen.port } })),
+      });
+      this.registration = this.consul.register(spec);
+      // A 403 here is fatal with a message naming the missing permission; transient errors are retried inside.
+      await this.registration?.start();
+    }
     this.log.info({ listeners: this.listeners.map((l) => ({ name: l.name, port: l.port })) }, 'agent listening');
   }
 
@@ -207,6 +227,8 @@ export class Agent {
   async #drainAndStop(): Promise<void> {
     this.#draining = true;
     this.log.info({ drain_timeout_ms: this.config.drain_timeout }, 'draining');
+    // Deregister first, so peers stop routing here before the listeners close.
+    await this.registration?.stop().catch((err: Error) => this.log.warn({ err: err.message }, 'consul deregistration failed'));
     for (const l of this.listeners) l.drain();
     await Promise.all(this.listeners.map((l) => l.closed(this.config.drain_timeout)));
     this.#abort.abort();
@@ -216,6 +238,7 @@ export class Agent {
     this.inboundCluster?.pool.close();
     this.capture?.close(); // transparent mode's lazily created cluster pools
     await this.resolver?.close();
+    await this.consul?.close();
     await this.#tls?.close();
     this.log.info('agent stopped');
   }

@@ -22,8 +22,9 @@
  * Loops: the agent's own connections are excluded by the rules' owner match
  * (run the agent as redirect-traffic's --proxy-uid). If that is wrong, HTTP
  * loops end at max_hops with 508 loop_detected (x-aim-mesh-hops), and every
- * other route is stopped by the loop guard below, which recognises a captured
- * socket as one this capture dialled itself, and says what to fix.
+ * other route is stopped by the loop guard (transparent/loop-guard.ts), which
+ * recognises a captured socket as one this capture dialled itself, and the
+ * log line says what to fix.
  *
  * Observable: `transparent_capture_total{result}` (mesh | passthrough |
  * passthrough_failed | blocked | no_original_dst | loop), log lines, and
@@ -31,11 +32,10 @@
  * transparent/README.md) and a few Map lookups.
  */
 import { connect, type Socket } from 'node:net';
-import { Counter, type Registry } from 'prom-client';
 import type { AgentConfig, UpstreamConfig } from '../config/schema.ts';
 import { upstreamSchema } from '../config/schema.ts';
 import type { Filter } from '../core/filter.ts';
-import type { Resolver, EndpointSetUpdate } from '../discovery/types.ts';
+import type { Resolver } from '../discovery/types.ts';
 import { Cluster } from '../proxy/cluster.ts';
 import { ConnectionPool, type Dialer } from '../proxy/upstream/pool.ts';
 import { Http1Connection, type Http1Options } from '../proxy/http1/connection.ts';
@@ -47,10 +47,12 @@ import { detectMetrics, detectProtocol, serveByProtocol, type DetectOptions, typ
 import type { MeshMetrics } from '../telemetry/metrics.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { assertOriginalDstAvailable, originalDst, type OriginalDst } from '../transparent/original-dst.ts';
-import { buildCaptureIndex, canonicalAddress, captureServicesFromSets, resolveCaptured, type CaptureDecision, type CaptureIndex, type CaptureService } from '../transparent/capture.ts';
+import { resolveCaptured, type CaptureDecision } from '../transparent/capture.ts';
+import { feedCaptureIndex } from '../transparent/index-feed.ts';
 import { LoopGuard, type Guarded } from '../transparent/loop-guard.ts';
 import { readHost } from '../transparent/host-peek.ts';
 import { pipeBoth } from '../transparent/passthrough.ts';
+import { CaptureStats } from '../transparent/capture-stats.ts';
 import { feedFromDiscovery, upstreamCluster } from './clusters.ts';
 
 /** What the capture needs from the agent (Agent satisfies it). */
@@ -72,8 +74,6 @@ export interface CaptureWiring {
   readonly onCluster?: (name: string, cluster: Cluster, filters: Filter[]) => void;
 }
 
-export type CaptureResult = 'mesh' | 'passthrough' | 'passthrough_failed' | 'blocked' | 'no_original_dst' | 'loop';
-
 export interface Capture {
   readonly listeners: Listener[];
   /** The lazily created clusters, by service (HTTP/1 and opaque bytes use separate pools). */
@@ -84,15 +84,6 @@ export interface Capture {
   close(): void;
 }
 
-const RECENT = 20;
-
-/** The counter on the agent's registry (created once per registry). */
-export function captureCounter(registry: Registry): Counter<'result'> {
-  const name = 'transparent_capture_total';
-  return (registry.getSingleMetric(name) as Counter<'result'> | undefined) ?? new Counter({ name, registers: [registry], labelNames: ['result'],
-    help: 'Connections accepted by the transparent capture listener, by result (mesh|passthrough|passthrough_failed|blocked|no_original_dst|loop)' });
-}
-
 export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise<Capture> {
   assertOriginalDstAvailable(); // before binding: a missing addon names the command that builds it
   const cfg = host.config;
@@ -100,50 +91,10 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
   const log = host.log.child({ component: 'transparent' });
   const resolver = host.resolver;
   if (resolver === undefined) throw new Error('transparent mode needs discovery (no resolver)');
-  const counter = captureCounter(host.metrics.registry);
-  const counts: Partial<Record<CaptureResult, number>> = {};
-  const recent: { at: string; destination: string; result: CaptureResult; why: string }[] = [];
-  // Non-mesh destinations are logged at info/warn the first time each is seen, then at debug (a busy app would flood the log).
-  const seen = new Set<string>();
-  const firstTime = (dest: string): boolean => {
-    if (seen.has(dest)) return false;
-    if (seen.size >= 1000) seen.clear();
-    seen.add(dest);
-    return true;
-  };
-  const count = (r: CaptureResult, od?: OriginalDst, why = ''): void => {
-    counter.inc({ result: r });
-    counts[r] = (counts[r] ?? 0) + 1;
-    if (od !== undefined && r !== 'mesh') {
-      recent.push({ at: new Date().toISOString(), destination: hostPort(od), result: r, why });
-      if (recent.length > RECENT) recent.shift();
-    }
-  };
+  const stats = new CaptureStats(host.metrics.registry);
 
-  // === the index: rebuilt on every registry (or watched-set) update ===
-  let index = buildCaptureIndex([], { policy: t.policy });
-  const rebuild = (services: CaptureService[]): void => {
-    index = buildCaptureIndex(services, { policy: t.policy });
-    for (const c of index.conflicts) log.warn({ conflict: c }, 'transparent: ambiguous mapping ignored');
-  };
-  const registry = (resolver as { registry?: RegistryLike }).registry;
-  const onRegistry = (resolver as { onRegistry?: (fn: (r: RegistryLike) => void) => void }).onRegistry;
-  if (registry !== undefined && onRegistry !== undefined) {
-    const fromRegistry = (r: RegistryLike): CaptureService[] => Object.entries(r.services).map(([name, s]) => ({
-      name, instances: s.instances, virtualIps: s.virtual_ips, ...(s.instances[0]?.datacenter ? { datacenter: s.instances[0].datacenter } : {}),
-    }));
-    rebuild(fromRegistry(registry));
-    onRegistry.call(resolver, (r) => rebuild(fromRegistry(r)));
-  } else {
-    // Consul: discovery has no catalog-wide listing yet, so only configured upstreams map by address.
-    log.warn({ discovery: resolver.kind, services: cfg.upstreams.map((u) => u.name) }, 'transparent: only configured upstreams are matched (this discovery kind lists no catalog)');
-    const sets = new Map<string, EndpointSetUpdate>();
-    for (const u of cfg.upstreams) {
-      void (async () => {
-        for await (const s of resolver.watch(u.name, w.signal)) { sets.set(u.name, s); rebuild(captureServicesFromSets(sets.values())); }
-      })().catch((err: Error) => { if (!w.signal.aborted) log.error({ upstream: u.name, err: err.message }, 'transparent: watch ended'); });
-    }
-  }
+  // The index is rebuilt on every registry (or watched-set) update; each connection reads the latest.
+  const indexFeed = feedCaptureIndex(resolver, cfg.upstreams.map((u) => u.name), t.policy, w.signal, log);
 
   // === clusters, one pair per service, created on first use ===
   const guard = new LoopGuard();
@@ -180,6 +131,8 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
     return f;
   };
   const name = 'transparent';
+  // A service that is also an explicit upstream keeps its configured protocol; others are detected.
+  const protocols = new Map<string, PortProtocol>(cfg.upstreams.map((u) => [u.name, u.protocol]));
   const http1 = (s: Socket, service: string): Connection => new Http1Connection(s, {
     direction: 'outbound', listener: name, cluster: clustersFor(service).http, filters: filtersFor(service),
     headLimits: { maxHeadBytes: limits.max_header_bytes, maxHeaders: limits.max_headers, maxUrlBytes: limits.max_url_bytes },
@@ -194,19 +147,18 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
     return tcpConnection(s);
   };
   const refuseLoop = (s: Socket, od: OriginalDst): Connection => {
-    count('loop', od, 'own_connection');
-    log.error({ reason: 'loop_detected', destination: hostPort(od), uid: process.getuid?.() },
+    stats.count('loop', hostPort(od), 'own_connection');
+    log[stats.firstTime(`loop ${hostPort(od)}`) ? 'error' : 'debug']({ reason: 'loop_detected', destination: hostPort(od), uid: process.getuid?.() },
       'transparent: the agent captured its own connection; run the agent as the UID given to redirect-traffic --proxy-uid');
     s.destroy();
     return tcpConnection(s);
   };
   const serveService = (s: Socket, od: OriginalDst, service: string, g: Guarded, known?: 'http1'): Connection => {
-    count('mesh');
+    stats.count('mesh');
     host.metrics.connections('outbound', service).track(s);
     const serve = (): Connection => {
       if (known === 'http1') { const c = http1(s, service); s.resume(); return c; } // already detected: the socket is paused
-      const protocol = (cfg.upstreams.find((u) => u.name === service)?.protocol ?? 'auto') as PortProtocol;
-      return serveByProtocol(s, protocol, {
+      return serveByProtocol(s, protocols.get(service) ?? 'auto', {
         http1: (sock) => http1(sock, service), // no guard: a looping request ends at max_hops with 508 loop_detected
         h2: (sock) => opaque(sock, service, od, g), // h2c as bytes: the service's inbound agent detects the preface
         tcp: (sock) => opaque(sock, service, od, g),
@@ -228,8 +180,8 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
     const dest = hostPort(od);
     if (g.loop) return refuseLoop(s, od);
     if (d.kind === 'blocked') {
-      count('blocked', od, why);
-      log[firstTime(dest) ? 'warn' : 'debug']({ reason: 'transparent_blocked', why, destination: dest }, 'transparent: connection to a non-mesh destination blocked (transparent.policy: block)');
+      stats.count('blocked', dest, why);
+      log[stats.firstTime(dest) ? 'warn' : 'debug']({ reason: 'transparent_blocked', why, destination: dest }, 'transparent: connection to a non-mesh destination blocked (transparent.policy: block)');
       if (!http) { s.destroy(); return tcpConnection(s); }
       // HTTP/1 gets an answer that says why; the request's bytes are discarded.
       s.resume();
@@ -237,13 +189,13 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
       setTimeout(() => s.destroy(), 5_000).unref();
       return tcpConnection(s);
     }
-    count('passthrough', od, why);
-    log[firstTime(dest) ? 'info' : 'debug']({ destination: dest, why }, 'transparent: passthrough to a non-mesh destination');
+    stats.count('passthrough', dest, why);
+    log[stats.firstTime(dest) ? 'info' : 'debug']({ destination: dest, why }, 'transparent: passthrough to a non-mesh destination');
     const up = connect({ host: od.address, port: od.port, noDelay: true, allowHalfOpen: true });
     guard.own(up);
     g.kill = () => { refuseLoop(s, od); up.destroy(); };
     pipeBoth(s, up, limits.stream_idle, (err) => {
-      count('passthrough_failed', od, err.message);
+      stats.count('passthrough_failed', dest, err.message);
       log.warn({ reason: 'upstream_connect_failed', destination: hostPort(od), err: err.message }, 'transparent: passthrough dial failed');
     });
     return { idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { s.destroy(); up.destroy(); } };
@@ -254,7 +206,7 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
     detectProtocol(s, { ...detect, mode: 'auto', destinationPort: () => od.port }, (p) => {
       if (p !== 'http1') { pending.adopt(applyPolicy(s, od, d, g, false)); return; }
       readHost(s, limits.max_header_bytes, limits.header_timeout, (h) => {
-        const byHost = h === undefined ? d : resolveCaptured(od, h, index);
+        const byHost = h === undefined ? d : resolveCaptured(od, h, indexFeed.current());
         if (byHost.kind !== 'service') { pending.adopt(applyPolicy(s, od, byHost, g, h !== undefined)); return; }
         log.debug({ destination: hostPort(od), host: h, service: byHost.service }, 'transparent: mapped by Host');
         pending.adopt(serveService(s, od, byHost.service, g, 'http1'));
@@ -268,13 +220,13 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
     try { od = originalDst(s); } catch (err) { log.error({ err: (err as Error).message }, 'transparent: original destination unavailable'); }
     if (od === undefined) {
       // Dialled directly, not redirected: proxying it would proxy to ourselves.
-      count('no_original_dst');
+      stats.count('no_original_dst');
       log.warn({ remote: s.remoteAddress }, 'transparent: connection was not redirected by iptables (no original destination): refused');
       s.destroy();
       return undefined;
     }
     const g = guard.captured(s, od);
-    const d = resolveCaptured(od, undefined, index);
+    const d = resolveCaptured(od, undefined, indexFeed.current());
     return d.kind === 'service' ? serveService(s, od, d.service, g) : serveMiss(s, od, d, g);
   };
 
@@ -282,20 +234,24 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
   let listener = captureListener(host, '::', t.outbound_port, handle, log);
   try {
     await listener.listen();
-  } catch {
+  } catch (err) {
+    if (!/EAFNOSUPPORT|EADDRNOTAVAIL/.test((err as Error).message)) throw err;
     listener = captureListener(host, '0.0.0.0', t.outbound_port, handle, log);
     await listener.listen();
   }
-  log.info({ port: listener.port, bind: listener.o.bind.host, policy: t.policy, uid: process.getuid?.(), services: index.endpoints.size },
+  log.info({ port: listener.port, bind: listener.o.bind.host, policy: t.policy, uid: process.getuid?.(), endpoints: indexFeed.current().endpoints.size },
     'transparent capture listening (the agent must run as redirect-traffic --proxy-uid)');
   return {
     listeners: [listener],
     clusters,
-    explain: () => ({
-      port: listener.port, policy: t.policy, counts: { ...counts }, recent_non_mesh: [...recent], conflicts: index.conflicts,
-      index: { virtual_ips: index.vips.size, endpoints: index.endpoints.size, addresses: index.addresses.size, hosts: index.hosts.size },
-      clusters: [...clusters.keys()],
-    }),
+    explain: () => {
+      const index = indexFeed.current();
+      return {
+        port: listener.port, policy: t.policy, counts: { ...stats.counts }, recent_non_mesh: [...stats.recent], conflicts: index.conflicts,
+        index: { virtual_ips: index.vips.size, endpoints: index.endpoints.size, addresses: index.addresses.size, hosts: index.hosts.size },
+        clusters: [...clusters.keys()],
+      };
+    },
     close: () => { for (const c of clusters.values()) { c.http.pool.close(); c.tcp.pool.close(); } },
   };
 }
@@ -306,10 +262,6 @@ interface ServiceClusters {
   readonly connectMs: number;
   /** Connections waiting for discovery's first set. */
   readonly waiting: (() => void)[];
-}
-
-interface RegistryLike {
-  readonly services: Record<string, { readonly instances: { address: string; port: number; datacenter?: string | undefined }[]; readonly virtual_ips: string[] }>;
 }
 
 function captureListener(host: CaptureHost, bindHost: string, port: number, handle: (s: Socket) => Connection | undefined, log: Logger): Listener {

@@ -12,6 +12,9 @@ export const agentFlagSpec = {
   listen: { type: 'string' },
   upstream: { type: 'string', multiple: true },
   registry: { type: 'string' },
+  discovery: { type: 'string' },
+  'consul-addr': { type: 'string' },
+  'consul-token': { type: 'string' },
   'admin-bind': { type: 'string' },
   'admin-token': { type: 'string' },
   'log-level': { type: 'string' },
@@ -50,6 +53,9 @@ export function applyAgentFlags(raw: Raw, f: AgentFlags): Raw {
   if (f.listen !== undefined) section(raw, 'inbound').listen = f.listen;
   if (f['no-mtls']) section(raw, 'inbound').mtls = false;
   if (f.registry !== undefined) { const d = section(raw, 'discovery'); d.kind = 'static'; d.registry = f.registry; }
+  if (f.discovery !== undefined) section(raw, 'discovery').kind = f.discovery;
+  if (f['consul-addr'] !== undefined) { section(raw, 'consul').address = f['consul-addr']; section(raw, 'discovery').kind ??= 'consul'; }
+  if (f['consul-token'] !== undefined) section(raw, 'consul').token = f['consul-token'];
   if (f['admin-bind'] !== undefined) section(raw, 'admin').bind = f['admin-bind'];
   if (f['admin-token'] !== undefined) section(raw, 'admin').token = f['admin-token'];
   if (f['log-level'] !== undefined) section(raw, 'log').level = f['log-level'];

@@ -10,6 +10,7 @@ import { duration } from './duration.ts';
 import { hostPort } from './address.ts';
 import { rateLimitSchema, resilienceSchema } from '../resilience/options.ts';
 import { authzSchema, identitySchema } from '../identity/options.ts';
+import { consulSectionSchema } from '../discovery/consul/options.ts';
 
 const serviceName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'expected a service name: letters, digits, _ . - (max 63)');
 /**
@@ -101,6 +102,8 @@ export const agentConfigSchema = z.object({
     kind: z.enum(['static', 'consul']).default('static'),
     registry: z.string().default('config/registry.yaml'),
   }).strict().default({ kind: 'static', registry: 'config/registry.yaml' }),
+  /** The local Consul agent: address, ACL token, registration, health checks, discovery options. */
+  consul: consulSectionSchema.prefault({}),
   /** Where this agent's certificate comes from (local-ca | coordinator | consul | files); see src/identity/options.ts. */
   identity: identitySchema.prefault({}),
   /** Intentions: allow or deny callers by source service, with optional L7 conditions. */

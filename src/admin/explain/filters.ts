@@ -50,6 +50,12 @@ export function explainFilter(f: Filter, ctx: RequestCtx): FilterExplanation {
     const s = x['stats'] as { allowed: number; limited: number };
     return { verdict: 'continue', allowed_total: s.allowed, limited_total: s.limited, note: 'explain does not take a token; whether one is left right now is not shown' };
   }
+  if (f.name === 'authz' && typeof x['decide'] === 'function') {
+    const d = (x['decide'] as (c: RequestCtx) => { allowed: boolean; rule: string }).call(f, ctx);
+    return d.allowed
+      ? { verdict: 'continue', allowed: true, rule: d.rule }
+      : { verdict: 'reply', reason: 'authz_denied', allowed: false, rule: d.rule, detail: `${ctx.peerIdentity ?? 'an unauthenticated caller'} is not allowed (${d.rule})` };
+  }
   if (f.name === 'retry-budget') {
     const b = x['budget'] as { balance(): number } | undefined;
     return { verdict: 'continue', note: 'each request deposits into the retry budget', ...(b ? { budget_remaining: b.balance() } : { budget: 'none' }) };

@@ -20,6 +20,9 @@ Quick flags:
   --upstream NAME:LOCAL_PORT  a local port for calling upstream NAME (repeatable;
                               NAME:LOCAL_PORT/tcp for opaque TCP)
   --registry FILE             static registry file (default config/registry.yaml)
+  --discovery KIND            static (default) | consul
+  --consul-addr HOST:PORT     the local Consul agent (selects --discovery consul)
+  --consul-token TOKEN        ACL token (or consul.token_file / CONSUL_HTTP_TOKEN)
   --admin-bind HOST:PORT      admin server (default 127.0.0.1:19000)
   --admin-token TOKEN         required to bind admin beyond loopback
   --no-mtls                   plaintext between agents (local experiments only)

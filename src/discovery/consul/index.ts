@@ -42,6 +42,8 @@ export interface ConsulDiscovery {
   readonly client: ConsulClient;
   readonly resolver: ConsulResolver;
   readonly registration: ConsulRegistration | undefined;
+  /** Build the registration later, e.g. once the listeners know their bound ports (undefined when consul.register is off). */
+  register(spec: RegistrationSpec): ConsulRegistration | undefined;
   /** Stops the resolver's watches and closes the HTTP clients (does not deregister: call registration.stop() first). */
   close(): Promise<void>;
 }
@@ -56,24 +58,26 @@ export function createConsulDiscovery(opts: ConsulDiscoveryOptions, logger?: Log
     caPem: c.ca_file ? readFileSync(c.ca_file, 'utf8') : undefined,
   });
   const resolver = new ConsulResolver({ client, config: c, trustDomain: opts.trustDomain, log: log.child({ part: 'discovery' }) });
-  let registration: ConsulRegistration | undefined;
   let closeProbe = (): void => {};
-  if (opts.registration && c.register) {
+  const register = (spec: RegistrationSpec): ConsulRegistration | undefined => {
+    if (!c.register) return undefined;
     let probe = opts.probe;
     if (!probe) {
-      const p = createProbe(c.check.probe, { host: localTarget(opts.registration.service.address), port: opts.registration.service.port });
+      const p = createProbe(c.check.probe, { host: localTarget(spec.service.address), port: spec.service.port });
       probe = p.probe;
       closeProbe = p.close;
     }
-    registration = new ConsulRegistration({
-      client, spec: opts.registration, check: c.check, probe, deregisterOnShutdown: c.deregister_on_shutdown,
+    return new ConsulRegistration({
+      client, spec, check: c.check, probe, deregisterOnShutdown: c.deregister_on_shutdown,
       log: log.child({ part: 'registration' }),
     });
-  }
+  };
+  const registration = opts.registration ? register(opts.registration) : undefined;
   return {
     client,
     resolver,
     registration,
+    register,
     async close() {
       await resolver.close();
       closeProbe();
