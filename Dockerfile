@@ -36,6 +36,8 @@ RUN apt-get update \
  && groupadd --system --gid 5678 aim-mesh \
  && useradd --system --uid 5678 --gid 5678 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin aim-mesh
 ENV NODE_ENV=production
+# Small young-generation semi-spaces: ~40 MB less RSS per sidecar (see bin/aim-mesh.js).
+ENV NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /opt/aim-mesh
 COPY package.json package-lock.json ./
 # Production dependencies only; none of them needs an install script.

@@ -22,7 +22,8 @@ const UPSTREAM = 'bench-backend';
 const CLIENT = 'bench-client';
 
 function agent(procs: ProcessGroup, repo: string, name: string, workers: number, flags: Record<string, string>, extra: readonly string[]): Tracked {
-  const args = ['src/cli/index.ts', 'agent'];
+  // The same V8 flag as bin/aim-mesh.js (the published entry point).
+  const args = ['--max-semi-space-size=2', 'src/cli/index.ts', 'agent'];
   for (const [k, v] of Object.entries(flags)) args.push(`--${k}`, v);
   if (workers > 1) args.push('--workers', String(workers));
   args.push(...extra);

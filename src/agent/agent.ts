@@ -34,7 +34,7 @@ import { localAppCluster, upstreamCluster, feedFromDiscovery } from './clusters.
 import type { AgentTls } from './tls.ts';
 import { startCapture, type Capture } from './capture.ts';
 import { buildInboundFilters, type InboundFilters } from './inbound-filters.ts';
-import { createConsulDiscovery, registrationSpecFromConfig, type ConsulDiscovery, type ConsulRegistration } from '../discovery/consul/index.ts';
+import type { ConsulDiscovery, ConsulRegistration } from '../discovery/consul/index.ts';
 
 export interface AgentDeps {
   readonly log: Logger;
@@ -106,6 +106,8 @@ export class Agent {
     const idleUp = 60_000;
     if (this.resolver === undefined && cfg.discovery.kind === 'consul') {
       // Consul: blocking-query discovery now; registration once the listeners know their ports.
+      // Loaded only when used: the Consul client and its modules cost memory every agent would pay.
+      const { createConsulDiscovery } = await import('../discovery/consul/index.ts');
       this.consul = createConsulDiscovery({ consul: cfg.consul, trustDomain: cfg.identity.trust_domain }, this.log);
       this.resolver = this.consul.resolver;
     }
@@ -168,6 +170,7 @@ export class Agent {
     }
     this.#listening = true;
     if (this.consul !== undefined) {
+      const { registrationSpecFromConfig } = await import('../discovery/consul/index.ts');
       const inboundPort = this.listeners.find((l) => l.name === 'inbound')?.port ?? cfg.inbound.listen.port;
       const spec = registrationSpecFromConfig({
         ...cfg,

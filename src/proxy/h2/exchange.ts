@@ -2,31 +2,39 @@
  * One HTTP/2 stream proxied to one upstream stream: the h2 data path.
  *
  * Per stream (so per gRPC call): validate and rewrite the head, run the same
- * filter stack as HTTP/1 with a fresh RequestCtx (protocol 'h2', ctx.grpc for
- * application/grpc*), pick an endpoint through the cluster's balancer (each
- * stream balances on its own), open a stream on that endpoint's pooled
- * session, and pipe bodies both ways. Piping keeps HTTP/2 flow control end
- * to end: when a reader stops, the writer's window stops being replenished.
- * Trailers pass through (the response is always sent with waitForTrailers).
+ * filter stack as HTTP/1 with a fresh RequestCtx (protocol 'h2', ctx.grpc
+ * for application/grpc*), then attempts: each picks its endpoint through the
+ * cluster's balancer (every stream balances on its own) and opens a stream
+ * on that endpoint's pooled session. Bodies are forwarded chunk by chunk
+ * with backpressure both ways, so HTTP/2 flow control holds end to end: a
+ * reader that stops stops the writer's window. Trailers pass through (the
+ * response is always sent with waitForTrailers).
  *
- * Deadlines: `grpc-timeout` starts a deadline for the whole call; the time
- * left is forwarded as the upstream's grpc-timeout and tightens the cluster's
- * request timeout (time to the response head).
+ * The route policy (resilience) applies as on the HTTP/1 path: the request
+ * deadline (route timeout tightened by grpc-timeout), per-try timeouts,
+ * retries decided by the route's decider with the body replayed from a
+ * bounded buffer, faults inside the retry loop. A client's grpc-timeout also
+ * bounds the whole call, and the time left is what the upstream receives.
  *
  * Failures become ProxyErrors and go to `#fail`, the one place that decides
  * what the client sees (through `rescue.ts`). A client RST_STREAM cancels the
- * upstream stream with CANCEL; an upstream reset resets (or, for gRPC,
- * trailers-with-status) the client's stream.
+ * upstream stream; an upstream reset resets the client's stream (for gRPC,
+ * trailers carrying the status when the response had started).
  */
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { ProxyError, asProxyError, type Reason } from '../../core/errors.ts';
 import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Direction, type Filter, type RequestCtx } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
-import type { Cluster } from '../cluster.ts';
+import type { Cluster, RetryDecider } from '../cluster.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { HOPS_HEADER, PEER_IDENTITY_HEADER, rewriteRequestHeaders, type RewriteOut } from '../http1/headers.ts';
+import type { RoutePolicy } from '../../resilience/upstream.ts';
+import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
+import { formatGrpcTimeout, parseGrpcTimeout } from '../../resilience/timeout/grpc-timeout.ts';
+import { ReplayBody } from '../../resilience/retry/replay-body.ts';
+import { ABORT_RESET, FaultAbortError } from '../../resilience/fault/injector.ts';
+import { isAsyncFilter, type AsyncFilter } from '../../resilience/async-filter.ts';
 import { addFlat, downstreamHeaders, isGrpcContentType, parseH2RequestHead, upstreamRequestHeaders } from './headers.ts';
-import { formatGrpcTimeout, parseGrpcTimeout } from './grpc-timeout.ts';
 import { grpcErrorTrailers, respondError } from './rescue.ts';
 import type { H2SessionPool, H2Upstream } from './session-pool.ts';
 
@@ -47,24 +55,28 @@ export interface H2ForwardOptions {
 }
 
 /** gRPC statuses that mean the endpoint failed the call (for breakers and outlier detection). */
-const GRPC_ENDPOINT_FAILURE = new Set(['2', '4', '13', '14']);
+const GRPC_ENDPOINT_FAILURE = new Set([2, 4, 13, 14]);
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
+const asyncFiltersOf = new WeakMap<readonly Filter[], readonly AsyncFilter[]>();
 
 export class H2Exchange {
   readonly down: ServerHttp2Stream;
   readonly o: H2ForwardOptions;
   readonly ctx: RequestCtx;
   #out: OutgoingHttpHeaders = {};
+  #route: RoutePolicy | undefined;
+  #decider: RetryDecider;
   #up: ClientHttp2Stream | null = null;
   #upErrCode: string | undefined;
   #ep: Endpoint | undefined;
+  #seq = 0;
   #attemptAt = 0;
   #attemptCounted = false;
   /** The request had END_STREAM on its HEADERS: no body. */
   #noBody = false;
-  #piped = false;
-  /** A body byte was read from the client (so the request can no longer be replayed). */
-  #bodyStarted = false;
+  #reqEnded = false;
+  #reading = false;
+  #replay: ReplayBody = new ReplayBody(0);
   /** The current attempt's stream was opened (its HEADERS went out). */
   #sent = false;
   #upEnded = false;
@@ -72,20 +84,23 @@ export class H2Exchange {
   #errTrailers: OutgoingHttpHeaders | undefined;
   #trailersSent = false;
   #failed = false;
+  #finished = false;
   #rstPending = false;
   #plainReply = false;
-  #finished = false;
   #refusals = 0;
-  #deadlineAt = 0;
-  #deadlineMs = 0;
-  #headTimer: NodeJS.Timeout | undefined;
-  #deadlineTimer: NodeJS.Timeout | undefined;
+  /** Request deadline (performance.now() ms; Infinity = none): route timeout ∧ grpc-timeout. */
+  #deadline = Infinity;
+  /** The client's grpc-timeout as a deadline for the whole call (Infinity = none). */
+  #callDeadline = Infinity;
+  #attemptTimer: NodeJS.Timeout | undefined;
+  #callTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #rw: RewriteOut = { requestId: '', spanId: '', traceparent: '', hops: 0 };
 
   constructor(down: ServerHttp2Stream, o: H2ForwardOptions, peerIdentity: string | undefined, remoteAddress: string) {
     this.down = down;
     this.o = o;
+    this.#decider = o.cluster.retry;
     const c = this.ctx = newRequestCtx();
     c.direction = o.direction;
     c.listener = o.listener;
@@ -119,6 +134,7 @@ export class H2Exchange {
     c.headers = head.headers;
     const regular = rewriteRequestHeaders(head.headers, [], { remoteAddress: c.remoteAddress, proto: this.o.proto, upgrade: false, requestId: this.o.generateRequestId }, this.#rw);
     c.requestId = this.#rw.requestId;
+    c.spanId = this.#rw.spanId;
     if (this.#rw.hops >= this.o.maxHops) {
       this.#fail(new ProxyError('loop_detected', `request has crossed ${this.#rw.hops} agents (limit ${this.o.maxHops})`));
       return;
@@ -127,29 +143,82 @@ export class H2Exchange {
       this.#fail(c.error ?? new ProxyError('internal_error', 'filter replied without an error'));
       return;
     }
-    const extra = c.addRequestHeaders;
-    for (let i = 0; i < extra.length; i++) regular.push(extra[i]!);
-    regular.push(HOPS_HEADER, String(this.#rw.hops + 1));
-    if (c.peerIdentity !== undefined && this.o.direction === 'inbound') regular.push(PEER_IDENTITY_HEADER, c.peerIdentity);
     this.#out = upstreamRequestHeaders(head, regular);
+    const af = asyncFilters(this.o.filters);
+    if (af.length > 0) { void this.#runAsyncFilters(af, regular); return; }
+    this.#proceed(regular);
+  }
+
+  async #runAsyncFilters(af: readonly AsyncFilter[], regular: string[]): Promise<void> {
+    const c = this.ctx;
+    try {
+      for (const f of af) {
+        const p = f.onRequestAsync(c);
+        if (p !== null && (await p) === Verdict.Reply) { this.#fail(c.error ?? new ProxyError('internal_error', 'filter replied without an error')); return; }
+      }
+    } catch (err) {
+      this.#fail(asProxyError(err));
+      return;
+    }
+    if (!this.#failed && !this.#finished) this.#proceed(regular);
+  }
+
+  /** After the filters let the request through: finish the head, arm the deadlines, first attempt. */
+  #proceed(regular: string[]): void {
+    const c = this.ctx;
+    const extra = c.addRequestHeaders;
+    const out = this.#out;
+    if (extra.length > 0) addFlat(out, extra);
+    addFlat(out, [HOPS_HEADER, String(this.#rw.hops + 1)]);
+    if (c.peerIdentity !== undefined && this.o.direction === 'inbound') addFlat(out, [PEER_IDENTITY_HEADER, c.peerIdentity]);
+    void regular;
+    const route = this.#route = c.route as RoutePolicy | undefined;
+    if (route !== undefined) this.#decider = route.retry;
+    this.#deadline = deadlineFor(c, route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs);
     if (c.grpc) {
-      const t = parseGrpcTimeout(headerValue(head.headers, 'grpc-timeout'));
-      if (t !== undefined) {
-        this.#deadlineMs = t;
-        this.#deadlineAt = c.startedAt + t;
-        this.#deadlineTimer = setTimeout(this.#onDeadline, Math.max(0, Math.ceil(t)));
+      const v = headerValue(c.headers, 'grpc-timeout');
+      const g = v === undefined ? -1 : parseGrpcTimeout(v);
+      if (g >= 0) {
+        this.#callDeadline = c.startedAt + g;
+        this.#callTimer = setTimeout(this.#onCallDeadline, Math.max(1, Math.ceil(this.#callDeadline - performance.now())));
       }
     }
-    this.#noBody = down.endAfterHeaders;
+    this.#noBody = this.down.endAfterHeaders;
+    this.#replay = new ReplayBody(route !== undefined ? route.maxReplayBody : 0);
+    if (!this.#noBody) {
+      this.down.pause();
+      this.down.on('data', this.#onDownData);
+      this.down.on('end', this.#onDownEnd);
+    }
     this.#attempt();
   }
 
   // === attempts ===
 
   #attempt(): void {
-    const cl = this.o.cluster;
     const c = this.ctx;
     c.attempts++;
+    const fault = this.#route?.fault;
+    if (fault !== undefined) {
+      // Faults run inside the retry loop, so the retry and timeout policies can absorb them.
+      const code = fault.abortCode();
+      if (code !== 0) {
+        this.#sent = false;
+        this.#attemptFailed(fault.abortError ?? new FaultAbortError(code === ABORT_RESET ? 503 : code, code === ABORT_RESET), code > 0 ? code : 0);
+        return;
+      }
+      const delay = fault.delayMs();
+      if (delay > 0) {
+        this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (!this.#failed && !this.#finished) this.#pickAndOpen(); }, delay);
+        return;
+      }
+    }
+    this.#pickAndOpen();
+  }
+
+  #pickAndOpen(): void {
+    const cl = this.o.cluster;
+    const c = this.ctx;
     const ep = cl.balancer.pick(c, this.#ep);
     if (ep === undefined) {
       this.#fail(new ProxyError('no_endpoints', `no available endpoint for ${cl.name}`));
@@ -157,23 +226,26 @@ export class H2Exchange {
     }
     this.#ep = ep;
     c.endpoint = ep;
-    this.#attemptAt = performance.now();
+    const now = this.#attemptAt = performance.now();
     this.#sent = false;
     this.#upEnded = false;
     this.#upTrailers = undefined;
     this.#upErrCode = undefined;
     cl.attemptStarted(ep, c);
     this.#attemptCounted = true;
-    this.o.sessions.acquire(ep, this.#onSession);
+    const until = attemptDeadline(now, this.#deadline, this.#route !== undefined ? this.#route.timeouts.perTryMs : 0);
+    if (until !== Infinity) this.#attemptTimer = setTimeout(this.#onAttemptTimeout, Math.max(1, Math.ceil(until - now)));
+    const seq = ++this.#seq;
+    this.o.sessions.acquire(ep, (err, up) => this.#onSession(seq, err, up));
   }
 
-  #onSession = (err: ProxyError | null, up: H2Upstream | null): void => {
-    if (this.#failed || this.#finished) return;
+  #onSession(seq: number, err: ProxyError | null, up: H2Upstream | null): void {
+    if (this.#failed || this.#finished || seq !== this.#seq || !this.#attemptCounted) return; // abandoned attempt
     if (err !== null || up === null) { this.#attemptFailed(err ?? new ProxyError('upstream_connect_failed', 'no session')); return; }
-    if (this.#deadlineAt > 0) this.#out['grpc-timeout'] = formatGrpcTimeout(this.#deadlineAt - performance.now());
+    if (this.#callDeadline !== Infinity) this.#out['grpc-timeout'] = formatGrpcTimeout(this.#callDeadline - performance.now());
     let s: ClientHttp2Stream;
     try {
-      s = up.request(this.#out, { endStream: this.#noBody });
+      s = up.request(this.#out, { endStream: this.#noBody || (this.#reqEnded && this.#replay.bytes === 0) });
     } catch (e) {
       this.#attemptFailed(asProxyError(e, 'upstream_reset'));
       return;
@@ -186,44 +258,55 @@ export class H2Exchange {
     s.on('end', this.#onUpEnd);
     s.on('close', this.#onUpClose);
     s.on('error', this.#onUpError);
-    let timeout = this.o.cluster.timeouts.requestMs;
-    if (this.#deadlineAt > 0) {
-      const left = this.#deadlineAt - performance.now();
-      if (timeout === 0 || left < timeout) timeout = 0; // the call deadline fires first
+    s.on('drain', this.#onUpDrain);
+    if (this.#noBody) return;
+    // A retry: what the client sent so far is in the replay buffer.
+    if (this.ctx.attempts > 1) {
+      for (const chunk of this.#replay.chunks()) s.write(chunk);
+      if (this.#reqEnded) { s.end(); return; }
     }
-    if (timeout > 0) this.#headTimer = setTimeout(this.#onHeadTimeout, timeout);
-    if (!this.#noBody && !this.#piped) {
-      this.#piped = true;
-      this.down.on('data', this.#countIn);
-      this.down.pipe(s);
-    } else if (!this.#noBody) {
-      // A retry before any body byte was read: move the pipe to the new stream.
-      this.down.pipe(s);
-    }
-  };
+    this.#reading = true;
+    this.down.resume();
+  }
 
-  #countIn = (chunk: Buffer): void => {
-    this.#bodyStarted = true;
+  #onDownData = (chunk: Buffer): void => {
     this.ctx.bytesIn += chunk.length;
+    this.#replay.push(chunk);
+    const s = this.#up;
+    if (s === null || s.closed || s.destroyed) { this.#pauseReading(); return; }
+    if (!s.write(chunk)) this.#pauseReading();
   };
 
-  #countOut = (chunk: Buffer): void => {
-    this.ctx.bytesOut += chunk.length;
+  #onDownEnd = (): void => {
+    this.#reqEnded = true;
+    this.#replay.end();
+    const s = this.#up;
+    if (s !== null && !s.closed && !s.destroyed) s.end();
   };
+
+  #onUpDrain = (): void => {
+    if (this.#up !== null && !this.#reqEnded && !this.#reading) { this.#reading = true; this.down.resume(); }
+  };
+
+  #pauseReading(): void {
+    this.#reading = false;
+    this.down.pause();
+  }
 
   /** An attempt failed before any response byte went downstream: retry or answer. */
-  #attemptFailed(err: ProxyError): void {
+  #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number, grpcStatus = -1): void {
     const latency = performance.now() - this.#attemptAt;
+    this.#clearAttemptTimer();
     this.#dropUpstream();
-    this.#endAttempt(false, 0, err.reason);
+    this.#endAttempt(false, status, err.reason);
     if (this.#failed || this.#finished) return;
-    const replayable = !this.#bodyStarted;
-    const cl = this.o.cluster;
-    const delay = !this.down.headersSent && replayable
-      ? cl.retry.next(this.ctx, { ok: false, status: 0, reason: err.reason, latencyMs: latency }, { requestBytesSent: this.#sent, replayable })
+    const replayable = this.#replay.replayable;
+    const delay = decided !== undefined ? decided : !this.down.headersSent
+      ? this.#decider.next(this.ctx, { ok: false, status, reason: err.reason, latencyMs: latency },
+        { requestBytesSent: this.#sent, replayable, retryAfter, grpcStatus, deadline: this.#deadline })
       : -1;
-    if (delay >= 0) {
-      cl.retry.onRetry?.(this.ctx);
+    if (delay >= 0 && replayable) {
+      this.#decider.onRetry?.(this.ctx);
       if (delay === 0) this.#attempt();
       else this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (!this.#failed && !this.#finished) this.#attempt(); }, delay);
       return;
@@ -237,21 +320,23 @@ export class H2Exchange {
     this.o.cluster.attemptEnded(this.#ep, this.ctx, { ok, status, reason, latencyMs: performance.now() - this.#attemptAt });
   }
 
-  #onHeadTimeout = (): void => {
-    this.#headTimer = undefined;
-    if (!this.down.headersSent) this.#attemptFailed(new ProxyError('upstream_timeout', `no response head within ${this.o.cluster.timeouts.requestMs} ms`));
+  #onAttemptTimeout = (): void => {
+    this.#attemptTimer = undefined;
+    if (this.down.headersSent) return;
+    const left = this.#deadline - performance.now();
+    this.#attemptFailed(new ProxyError('upstream_timeout', left <= 0 ? 'no response head before the request deadline' : `no response head within the per-try timeout (${this.#route?.timeouts.perTryMs} ms)`));
   };
 
-  #onDeadline = (): void => {
-    this.#deadlineTimer = undefined;
-    this.#fail(new ProxyError('upstream_timeout', `grpc-timeout of ${Math.round(this.#deadlineMs)} ms exceeded`));
+  #onCallDeadline = (): void => {
+    this.#callTimer = undefined;
+    this.#fail(new ProxyError('upstream_timeout', `grpc-timeout of ${Math.round(this.#callDeadline - this.ctx.startedAt)} ms exceeded`));
   };
 
   #onIdle = (): void => {
     this.#fail(new ProxyError('upstream_timeout', `no bytes either way for ${this.o.streamIdleMs} ms`));
   };
 
-  // === upstream stream events (each checks it still belongs to the current attempt) ===
+  // === upstream stream events ===
 
   #onUpInfo = (h: IncomingHttpHeaders): void => {
     const status = Number(h[':status']);
@@ -262,13 +347,23 @@ export class H2Exchange {
 
   #onUpResponse = (h: IncomingHttpHeaders, flags: number): void => {
     if (this.#failed || this.#finished) return;
-    if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
+    this.#clearAttemptTimer();
     const c = this.ctx;
     const status = Number(h[':status']);
     const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    const gs = trailersOnly && typeof h['grpc-status'] === 'string' ? Number(h['grpc-status']) : -1;
+    if ((status >= 400 || gs > 0) && this.#route !== undefined && this.#replay.replayable) {
+      // A retryable answer (the route's statuses or grpc codes) is dropped, never sent downstream.
+      const retryAfter = typeof h['retry-after'] === 'string' ? h['retry-after'] : undefined;
+      const probe = this.#decider.next(c, { ok: false, status, reason: undefined, latencyMs: performance.now() - this.#attemptAt },
+        { requestBytesSent: true, replayable: true, retryAfter, grpcStatus: gs, deadline: this.#deadline });
+      if (probe >= 0) {
+        this.#attemptFailed(new ProxyError(status >= 500 || gs > 0 ? 'upstream_reset' : 'bad_request', `upstream answered ${status}${gs > 0 ? ` grpc-status ${gs}` : ''}`), status, retryAfter, probe, gs);
+        return;
+      }
+    }
     c.status = status;
-    const grpcStatus = h['grpc-status'];
-    this.#endAttempt(status < 500 && !(trailersOnly && typeof grpcStatus === 'string' && GRPC_ENDPOINT_FAILURE.has(grpcStatus)), status);
+    this.#endAttempt(status < 500 && !GRPC_ENDPOINT_FAILURE.has(gs), status);
     runResponseFilters(this.o.filters, c);
     const out = downstreamHeaders(h, true);
     addFlat(out, c.addResponseHeaders);
@@ -279,10 +374,14 @@ export class H2Exchange {
       return;
     }
     c.responseStartedAt = performance.now();
-    if (trailersOnly) { this.#trailersSent = true; return; }
+    if (trailersOnly) { this.#trailersSent = true; this.#stopReadingRequest(); return; }
     const s = this.#up!;
     s.on('data', this.#countOut);
     s.pipe(this.down);
+  };
+
+  #countOut = (chunk: Buffer): void => {
+    this.ctx.bytesOut += chunk.length;
   };
 
   #onUpTrailers = (t: IncomingHttpHeaders): void => {
@@ -308,9 +407,10 @@ export class H2Exchange {
     const code = s.rstCode;
     const refused = code === NGHTTP2_REFUSED_STREAM || this.#upErrCode === 'ERR_HTTP2_GOAWAY_SESSION';
     if (!this.down.headersSent) {
-      if (refused && !this.#bodyStarted && this.#refusals < 2) {
-        // The upstream did not process the stream (GOAWAY race or refused): safe to re-send as is.
+      if (refused && this.#replay.replayable && this.#refusals < 2) {
+        // The upstream did not process the stream (GOAWAY race, refused): resend it as is; not a new attempt.
         this.#refusals++;
+        this.#clearAttemptTimer();
         this.#dropUpstream();
         this.#endAttempt(false, 0, 'upstream_reset');
         this.ctx.attempts--;
@@ -367,6 +467,7 @@ export class H2Exchange {
     log.call(this.o.log, { reason: err.reason, detail: err.detail, listener: this.o.listener, upstream: this.o.cluster.name, protocol: 'h2', grpc: c.grpc || undefined,
       endpoint: c.endpoint?.key, request_id: c.requestId || undefined, method: c.method || undefined, path: c.target || undefined }, 'request failed');
     if (down.destroyed || down.closed) { this.#finish(); return; }
+    if (err instanceof FaultAbortError && err.reset) { down.close(NGHTTP2_INTERNAL_ERROR); return; }
     if (!down.headersSent) {
       c.error = err;
       c.status = c.grpc ? 200 : err.status;
@@ -394,7 +495,7 @@ export class H2Exchange {
    */
   #stopReadingRequest(): void {
     const down = this.down;
-    if (down.readableEnded || this.#noBody || this.#rstPending) return;
+    if (this.#noBody || this.#reqEnded || down.readableEnded || this.#rstPending) return;
     this.#rstPending = true;
     if (this.#trailersSent) this.#rstSoon();
     else if (this.#plainReply) down.once('finish', this.#rstSoon);
@@ -410,8 +511,8 @@ export class H2Exchange {
     const s = this.#up;
     if (s === null) return;
     this.#up = null;
+    this.#pauseReading();
     s.unpipe(this.down);
-    this.down.unpipe(s);
     s.removeListener('data', this.#countOut);
     if (!s.closed && !s.destroyed) s.close(NGHTTP2_CANCEL);
   }
@@ -420,14 +521,25 @@ export class H2Exchange {
     if (this.#finished) return;
     this.#finished = true;
     this.#clearTimers();
+    this.#replay.clear();
     runDoneFilters(this.o.filters, this.ctx);
   }
 
+  #clearAttemptTimer(): void {
+    if (this.#attemptTimer !== undefined) { clearTimeout(this.#attemptTimer); this.#attemptTimer = undefined; }
+  }
+
   #clearTimers(): void {
-    if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
-    if (this.#deadlineTimer !== undefined) { clearTimeout(this.#deadlineTimer); this.#deadlineTimer = undefined; }
+    this.#clearAttemptTimer();
+    if (this.#callTimer !== undefined) { clearTimeout(this.#callTimer); this.#callTimer = undefined; }
     if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
   }
+}
+
+function asyncFilters(filters: readonly Filter[]): readonly AsyncFilter[] {
+  let af = asyncFiltersOf.get(filters);
+  if (af === undefined) { af = filters.filter(isAsyncFilter); asyncFiltersOf.set(filters, af); }
+  return af;
 }
 
 function rawValue(raw: readonly string[], name: string): string | undefined {

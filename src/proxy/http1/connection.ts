@@ -608,11 +608,14 @@ export class Http1Connection {
       if (this.#closeAfter) h.push('connection', 'close');
       else if (req.version === 10) h.push('connection', 'keep-alive');
     }
+    // Cork: the head and the body bytes that came with it leave in one write (one TLS record).
+    this.sock.cork();
     this.sock.write(serializeResponseHead(head.status, head.statusText, h));
     this.#resHeadSent = true;
     c.responseStartedAt = performance.now();
 
     if (tunnel) {
+      this.sock.uncork();
       this.#phase = P.Tunnel;
       this.sock.setTimeout(0);
       const pending = this.#buf;
@@ -623,8 +626,12 @@ export class Http1Connection {
       return;
     }
     this.#resFraming.reset(head.bodyKind, head.contentLength, dechunk);
-    if (this.#resFraming.done) this.#responseComplete(rest);
-    else if (rest !== null) this.#feedResBody(rest, 0);
+    try {
+      if (this.#resFraming.done) this.#responseComplete(rest);
+      else if (rest !== null) this.#feedResBody(rest, 0);
+    } finally {
+      this.sock.uncork();
+    }
   }
 
   #feedResBody(chunk: Buffer, start: number): void {

@@ -38,11 +38,16 @@ export function sanitizeHeaderValue(v: string): string {
   return v.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, ' ');
 }
 
-const idBuf = Buffer.alloc(8);
+// Span ids come from a pool of random bytes refilled 512 ids at a time: one
+// CSPRNG call per 512 requests instead of one per request (measured: 2% of CPU).
+const ID_POOL = Buffer.alloc(8 * 512);
+let idPos = ID_POOL.length;
 /** A fresh 16-hex-digit span id. */
 export function newSpanId(): string {
-  randomFillSync(idBuf);
-  return idBuf.toString('hex');
+  if (idPos === ID_POOL.length) { randomFillSync(ID_POOL); idPos = 0; }
+  const s = ID_POOL.toString('hex', idPos, idPos + 8);
+  idPos += 8;
+  return s;
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
