@@ -21,6 +21,7 @@ import { Http1Connection, type Http1Options } from '../proxy/http1/connection.ts
 import { forwardTcp } from '../proxy/tcp/forward.ts';
 import { tcpDialer, tlsDialer } from '../proxy/upstream/dialers.ts';
 import { Listener } from '../listeners/listener.ts';
+import { OverloadManager, v8HeapUsedFraction } from '../listeners/overload.ts';
 import { detectMetrics, serveByProtocol, type DetectOptions, type PortProtocol } from '../listeners/detect.ts';
 import { createH2Handler } from '../proxy/h2/server.ts';
 import { h2SessionsFor, h2TlsDialer } from '../proxy/h2/cluster-sessions.ts';
@@ -34,6 +35,7 @@ import { localAppCluster, upstreamCluster, feedFromDiscovery } from './clusters.
 import type { AgentTls } from './tls.ts';
 import { startCapture, type Capture } from './capture.ts';
 import { buildInboundFilters, type InboundFilters } from './inbound-filters.ts';
+import { GoldenFilter } from './golden.ts';
 import type { ConsulDiscovery, ConsulRegistration } from '../discovery/consul/index.ts';
 
 export interface AgentDeps {
@@ -66,6 +68,8 @@ export class Agent {
   /** Transparent mode's outbound capture listener (issue 9), when transparent.enabled. */
   capture: Capture | undefined;
   #tls: AgentTls | undefined;
+  /** Per-interval golden metrics per upstream (and 'inbound'), read by the coordinator reporter. */
+  readonly golden = new Map<string, GoldenFilter>();
   /** Consul discovery and registration, when discovery.kind is consul. */
   consul: ConsulDiscovery | undefined;
   registration: ConsulRegistration | undefined;
@@ -73,6 +77,8 @@ export class Agent {
   inbound: InboundFilters | undefined;
   /** HTTP/2 session pools (one per cluster), closed on drain. */
   readonly h2Pools = new Map<string, H2SessionPool>();
+  /** The overload manager (limits.overload): sheds new requests while the heap or the connection count is too high. */
+  readonly overload: OverloadManager;
   #detect: Omit<DetectOptions, 'mode'> | undefined;
   #abort = new AbortController();
   #draining = false;
@@ -86,9 +92,18 @@ export class Agent {
     this.resolver = deps.resolver;
     this.#tls = deps.tls;
     if (config.inbound.mtls && !deps.tls) throw new Error('inbound.mtls is on but no identity was provided');
+    const ov = config.limits.overload;
+    this.overload = new OverloadManager(
+      { heapFraction: ov.heap_fraction, maxConnections: ov.max_active_connections, retryAfterMs: ov.retry_after, checkIntervalMs: ov.check_interval },
+      { heapUsedFraction: v8HeapUsedFraction, connections: () => { let n = 0; for (const l of this.listeners) n += l.conns.size; return n; } },
+      this.log.child({ component: 'overload' }));
   }
 
   get draining(): boolean { return this.#draining; }
+
+  #onStop: Array<() => void> = [];
+  /** Run `fn` when the agent drains (e.g. stop the coordinator reporter). */
+  onStop(fn: () => void): void { this.#onStop.push(fn); }
 
   /** What /ready reports missing; empty when ready. */
   notReady(): string[] {
@@ -122,6 +137,11 @@ export class Agent {
     const filtersFor = (direction: string, target: string): Filter[] => {
       // metrics first: it must see every outcome, including local replies from later filters.
       const f: Filter[] = [metricsFilter(this.metrics, direction, target)];
+      // Golden metrics per edge for the coordinator (cheap: a counter and a bounded sample reservoir).
+      const key = direction === 'inbound' ? 'inbound' : target;
+      let g = this.golden.get(key);
+      if (g === undefined) { g = new GoldenFilter(); this.golden.set(key, g); }
+      f.push(g);
       // access log next: same reason, and it reads the final ctx in onDone.
       if (cfg.log.access_log.enabled) f.push(accessLogFilter(this.log.child({ component: 'access' }), cfg.log.access_log.sample));
       // recent requests (admin /explain?request_id=): its onDone closes the record the cluster observer opened.
@@ -156,11 +176,14 @@ export class Agent {
     // h2 streams reach the app as h2c (prior knowledge): the client's protocol is preserved.
     if (cfg.service.protocol !== 'tcp') this.h2Pools.set('inbound', h2SessionsFor(app, tcpDialer(), listenerLog));
     this.inbound = buildInboundFilters(cfg);
+    const inboundLimit = this.inbound.rateLimit.filter;
+    if (inboundLimit) this.metrics.sources.addResilience({ direction: 'inbound', target: cfg.service.name, rateLimited: () => inboundLimit.stats.limited }); // ratelimit_rejected_total
     const inFilters = [...filtersFor('inbound', cfg.service.name), ...this.inbound.filters];
     this.listeners.push(this.#listener('inbound', cfg.inbound.listen, cfg.service.protocol, inFilters, app, 'inbound',
       cfg.inbound.mtls ? 'https' : 'http', false, headLimits, framingLimits, timeouts, listenerLog, draining, cfg.inbound.mtls ? this.#tls : undefined));
 
     for (const l of this.listeners) await l.listen();
+    this.overload.start();
     // Transparent mode (issue 9): the outbound capture listener, beside the explicit upstream listeners,
     // with the same agent-to-agent dialers and filter stacks; it binds its own port (dual stack when possible).
     if (cfg.transparent.enabled) {
@@ -189,7 +212,8 @@ export class Agent {
     headLimits: Http1Options['headLimits'], framingLimits: Http1Options['framingLimits'], timeouts: Http1Options['timeouts'],
     log: Logger, draining: () => boolean, tls: AgentTls | undefined): Listener {
     const httpOpts: Http1Options = { direction, listener: name, cluster, filters, headLimits, framingLimits, timeouts, proto,
-      generateRequestId, maxHops: this.config.max_hops, log, draining };
+      generateRequestId, maxHops: this.config.max_hops, log, draining, overload: this.overload,
+      sendGuard: { windowMs: this.config.limits.write_idle, minBytesPerSec: this.config.limits.min_send_rate } };
     const tcpOpts = { direction, listener: name, cluster, filters, idleMs: this.config.limits.stream_idle, log };
     const limits = this.config.limits;
     const sessions = this.h2Pools.get(name);
@@ -204,7 +228,7 @@ export class Agent {
     if (!cluster.observers.includes(this.recentRequests)) cluster.observers.push(this.recentRequests);
     const conns = this.metrics.connections(direction, cluster.name); // tcp_* metrics
     return new Listener({
-      name, bind, protocol, maxConnections: this.config.limits.max_connections, log,
+      name, bind, protocol, maxConnections: this.config.limits.max_connections, log, overload: this.overload,
       createServer: tls ? (onSocket) => tls.createServer(onSocket, log) : undefined,
       handle: (s: Socket) => {
         conns.track(s);
@@ -229,10 +253,12 @@ export class Agent {
 
   async #drainAndStop(): Promise<void> {
     this.#draining = true;
+    for (const fn of this.#onStop.splice(0)) fn();
     this.log.info({ drain_timeout_ms: this.config.drain_timeout }, 'draining');
     // Deregister first, so peers stop routing here before the listeners close.
     await this.registration?.stop().catch((err: Error) => this.log.warn({ err: err.message }, 'consul deregistration failed'));
     for (const l of this.listeners) l.drain();
+    this.overload.stop();
     await Promise.all(this.listeners.map((l) => l.closed(this.config.drain_timeout)));
     this.#abort.abort();
     for (const c of this.clusters.values()) { c.pool.close(); await c.resilience?.close(); }

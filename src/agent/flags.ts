@@ -13,6 +13,7 @@ export const agentFlagSpec = {
   upstream: { type: 'string', multiple: true },
   registry: { type: 'string' },
   discovery: { type: 'string' },
+  coordinator: { type: 'string' },
   'consul-addr': { type: 'string' },
   'consul-token': { type: 'string' },
   'admin-bind': { type: 'string' },
@@ -54,6 +55,7 @@ export function applyAgentFlags(raw: Raw, f: AgentFlags): Raw {
   if (f['no-mtls']) section(raw, 'inbound').mtls = false;
   if (f.registry !== undefined) { const d = section(raw, 'discovery'); d.kind = 'static'; d.registry = f.registry; }
   if (f.discovery !== undefined) section(raw, 'discovery').kind = f.discovery;
+  if (f.coordinator !== undefined) section(raw, 'coordinator').address = f.coordinator;
   if (f['consul-addr'] !== undefined) { section(raw, 'consul').address = f['consul-addr']; section(raw, 'discovery').kind ??= 'consul'; }
   if (f['consul-token'] !== undefined) section(raw, 'consul').token = f['consul-token'];
   if (f['admin-bind'] !== undefined) section(raw, 'admin').bind = f['admin-bind'];

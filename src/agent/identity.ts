@@ -32,6 +32,16 @@ export function identityOptions(config: AgentConfig, flags: Record<string, strin
     if (flags.key !== undefined) raw.key_file = flags.key;
     if (flags.ca !== undefined) raw.ca_file = flags.ca;
   }
+  if (raw.source === 'coordinator') {
+    // The Certify endpoint is the coordinator's gRPC address; its trust anchors and the join token
+    // come from config, flags or the environment (the injector sets AIM_MESH_JOIN_TOKEN).
+    const c: Record<string, unknown> = { ...(config.identity.coordinator ?? {}) };
+    if (c.address === undefined && config.coordinator !== undefined) c.address = config.coordinator.address;
+    if (flags['coordinator-ca'] !== undefined) c.ca_file = flags['coordinator-ca'];
+    if (flags['join-token-file'] !== undefined) c.join_token_file = flags['join-token-file'];
+    if (c.join_token === undefined && c.join_token_file === undefined && process.env.AIM_MESH_JOIN_TOKEN) c.join_token = process.env.AIM_MESH_JOIN_TOKEN;
+    raw.coordinator = c;
+  }
   const res = identitySchema.safeParse(raw);
   if (!res.success) throw new ConfigError(zodIssues(res.error, 'flags', raw).map((i) => ({ ...i, path: `identity.${i.path}` })));
   return res.data;
@@ -51,7 +61,9 @@ export async function buildAgentTls(config: AgentConfig, flags: Record<string, s
     });
     ilog.warn({ ca_dir: opts.ca_dir, trust_domain: opts.trust_domain }, 'created a local dev CA (keep its key out of version control)');
   }
-  const source = createIdentitySource(opts, { service: config.service.name, log: ilog });
+  // The coordinator source brings gRPC: loaded only when chosen.
+  const coordinator = opts.source === 'coordinator' ? (await import('../control/coordinator-source-config.ts')).coordinatorSourceFactory(ilog) : undefined;
+  const source = createIdentitySource(opts, { service: config.service.name, log: ilog, ...(coordinator ? { coordinator } : {}) });
   await source.start();
   const tls = createAgentTls(source, { scope: { trustDomain: opts.trust_domain, namespace: opts.namespace, datacenter: opts.datacenter }, log: ilog });
   return {

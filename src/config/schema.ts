@@ -11,6 +11,7 @@ import { hostPort } from './address.ts';
 import { rateLimitSchema, resilienceSchema } from '../resilience/options.ts';
 import { authzSchema, identitySchema } from '../identity/options.ts';
 import { consulSectionSchema } from '../discovery/consul/options.ts';
+import { coordinatorReportSchema } from '../control/agent-reporter.ts';
 
 const serviceName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'expected a service name: letters, digits, _ . - (max 63)');
 /**
@@ -20,6 +21,17 @@ const serviceName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'expec
  */
 const protocol = z.enum(['http', 'tcp', 'auto', 'http2', 'grpc']);
 const port = z.number().int().min(1).max(65535);
+
+export const overloadSchema = z.object({
+  /** Shed load while the V8 heap in use is at or above this fraction of the heap limit (0 = off). */
+  heap_fraction: z.number().min(0).max(1).default(0.9),
+  /** Shed load while more downstream connections than this are open across all listeners (0 = off). */
+  max_active_connections: z.number().int().min(0).default(20_000),
+  /** Retry-After on the 503 answers (rounded up to seconds). */
+  retry_after: duration.default(5_000),
+  /** How often the heap is sampled. */
+  check_interval: duration.refine((ms) => ms > 0, 'must be more than 0').default(1_000),
+}).strict();
 
 export const limitsSchema = z.object({
   /** Max bytes of a request or response head → 431 / 502. */
@@ -40,6 +52,16 @@ export const limitsSchema = z.object({
   max_connections: z.number().int().min(1).default(10_000),
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised to downstream clients. */
   max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
+  /**
+   * Slow readers (HTTP/1): while a response is backed up in our buffer, the client must take at least
+   * max(1, min_send_rate × write_idle) bytes in every write_idle window, else the connection is aborted.
+   * write_idle 0 = off; min_send_rate 0 = any progress will do.
+   */
+  write_idle: duration.default(30_000),
+  /** Bytes per second a backlogged client must read (see write_idle). */
+  min_send_rate: z.number().int().min(0).default(1024),
+  /** The overload manager (src/listeners/overload.ts): 503 + Retry-After while a threshold is crossed. */
+  overload: overloadSchema.prefault({}),
 }).strict();
 
 export const detectSchema = z.object({
@@ -104,6 +126,8 @@ export const agentConfigSchema = z.object({
   }).strict().default({ kind: 'static', registry: 'config/registry.yaml' }),
   /** The local Consul agent: address, ACL token, registration, health checks, discovery options. */
   consul: consulSectionSchema.prefault({}),
+  /** Report to the coordinator (mesh view, directives); off when absent. */
+  coordinator: coordinatorReportSchema.optional(),
   /** Where this agent's certificate comes from (local-ca | coordinator | consul | files); see src/identity/options.ts. */
   identity: identitySchema.prefault({}),
   /** Intentions: allow or deny callers by source service, with optional L7 conditions. */

@@ -33,23 +33,28 @@ export async function startApi(name: string, port: number, failRate = 0): Promis
   return { name, port: await listen(server, port), server };
 }
 
-/** web: GET / calls `upstreamPort` (the agent's local port for api) and returns both answers. */
-export async function startWeb(name: string, port: number, upstreamPort: number): Promise<SampleApp> {
+/** web: GET / calls each upstream through its agent's local port and returns all answers. */
+export async function startWeb(name: string, port: number, upstreams: ReadonlyArray<{ name: string; port: number }>): Promise<SampleApp> {
+  const call = (upstreamPort: number, path: string, rid: string | undefined): Promise<{ status: number; error: unknown; body: unknown }> =>
+    new Promise((resolve) => {
+      const headers: Record<string, string> = rid !== undefined ? { 'x-request-id': rid } : {};
+      const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, path, headers }, (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => { body += c; });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, error: r.headers['x-aim-mesh-error'] ?? null, body: safeJson(body) }));
+      });
+      up.on('error', (e) => resolve({ status: 0, error: e.message, body: null }));
+      up.end();
+    });
   const server = createServer((req, res) => {
     req.resume();
-    const rid = req.headers['x-request-id'];
-    const headers: Record<string, string> = typeof rid === 'string' ? { 'x-request-id': rid } : {};
-    const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, path: req.url, headers }, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (c: string) => { body += c; });
-      r.on('end', () => {
-        res.writeHead(r.statusCode === 200 ? 200 : 502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ service: name, upstream_status: r.statusCode, upstream_error: r.headers['x-aim-mesh-error'] ?? null, upstream: safeJson(body) }));
-      });
+    const rid = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined;
+    void Promise.all(upstreams.map((u) => call(u.port, req.url ?? '/', rid))).then((answers) => {
+      const ok = answers.every((a) => a.status === 200);
+      res.writeHead(ok ? 200 : 502, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ service: name, upstreams: Object.fromEntries(upstreams.map((u, i) => [u.name, answers[i]])) }));
     });
-    up.on('error', (e) => { res.writeHead(502); res.end(JSON.stringify({ service: name, error: e.message })); });
-    up.end();
   });
   return { name, port: await listen(server, port), server };
 }

@@ -30,6 +30,11 @@ export interface ListenerOptions {
   readonly createServer?: (onSocket: (s: Socket) => void) => Server | TlsServer;
   /** Adapt an accepted socket; returns the connection object to track (or undefined for fire-and-forget). */
   readonly handle: (s: Socket | TLSSocket) => Connection | undefined;
+  /**
+   * The overload manager (overload.ts). While overloaded, opaque TCP connections are closed at accept
+   * (counted in `shed`); HTTP connections are accepted and each request is answered 503 by the codec.
+   */
+  readonly overload?: { readonly overloaded: boolean; shedConnection(): void };
 }
 
 export class Listener {
@@ -39,6 +44,8 @@ export class Listener {
   readonly conns = new Set<Connection>();
   accepted = 0;
   refused = 0;
+  /** Connections closed at accept by the overload manager. */
+  shed = 0;
   draining = false;
 
   constructor(o: ListenerOptions) {
@@ -46,6 +53,12 @@ export class Listener {
     this.o = o;
     const onSocket = (s: Socket): void => {
       this.accepted++;
+      if (o.protocol === 'tcp' && o.overload !== undefined && o.overload.overloaded) {
+        this.shed++;
+        o.overload.shedConnection();
+        s.destroy();
+        return;
+      }
       const c = o.handle(s);
       if (c === undefined) return;
       this.conns.add(c);

@@ -9,11 +9,15 @@
  * 1,000; the oldest is overwritten) and `maxAttempts` attempts per record
  * (default 8; more are counted, not kept).
  *
- * Cost on the hot path: attempts collect into a per-context scratch record
- * (the RequestCtx of an HTTP/1 connection is reused, so that is one
- * allocation per connection, not per request), and onDone copies it into a
- * preallocated ring slot. A request without an id (inbound without
- * x-request-id, opaque TCP) cannot be looked up and is not recorded.
+ * Cost on the hot path is a few field writes: attempts collect into a
+ * per-context scratch record (the RequestCtx of an HTTP/1 connection is
+ * reused, so that is one allocation per connection, not per request), and
+ * onDone copies raw values (monotonic times, the request target) into a
+ * reused ring slot. There is no index by id: a lookup scans the ring (at
+ * most `capacity` string compares, admin time only), and wall-clock times,
+ * query-less paths and rounding are computed then. A request without an id
+ * (inbound without x-request-id, opaque TCP) cannot be looked up and is not
+ * recorded.
  *
  * Retry decisions are not visible to observers; a router that knows why it
  * did not retry can say so with `noteRetryDecision(ctx, 'budget_exhausted')`.
@@ -68,17 +72,38 @@ const blankAttempt = (): AttemptRecord => ({ endpoint: '', ok: false, status: 0,
 export interface RecentRequestsOptions {
   readonly capacity?: number;
   readonly maxAttempts?: number;
-  readonly now?: () => number;
 }
+
+/** A ring slot: raw values, normalised into a RequestRecord on lookup. */
+interface Slot {
+  requestId: string;
+  startedAt: number;
+  doneAt: number;
+  direction: string;
+  listener: string;
+  upstream: string;
+  method: string;
+  target: string;
+  status: number;
+  reason: Reason | undefined;
+  route: unknown;
+  spanId: string;
+  attempts: AttemptRecord[];
+  n: number;
+  made: number;
+  retryDecision: string | undefined;
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 export class RecentRequests implements AttemptObserver, Filter {
   readonly name = 'recent_requests';
   readonly capacity: number;
   readonly maxAttempts: number;
-  readonly #ring: RequestRecord[] = [];
-  readonly #byId = new Map<string, RequestRecord>();
+  readonly #ring: Slot[] = [];
   readonly #scratch = new WeakMap<RequestCtx, Scratch>();
-  readonly #now: () => number;
+  /** Date.now() − performance.now(), to turn monotonic times into wall-clock ones on lookup. */
+  readonly #wallOffset = Date.now() - performance.now();
   #next = 0;
 
   constructor(o: RecentRequestsOptions = {}) {
@@ -86,7 +111,6 @@ export class RecentRequests implements AttemptObserver, Filter {
     this.maxAttempts = o.maxAttempts ?? 8;
     if (!(Number.isInteger(this.capacity) && this.capacity >= 1)) throw new RangeError('recent requests capacity must be an integer >= 1');
     if (!(Number.isInteger(this.maxAttempts) && this.maxAttempts >= 1)) throw new RangeError('recent requests maxAttempts must be an integer >= 1');
-    this.#now = o.now ?? Date.now;
   }
 
   // === AttemptObserver ===
@@ -101,7 +125,7 @@ export class RecentRequests implements AttemptObserver, Filter {
     a.ok = result.ok;
     a.status = result.status;
     a.reason = result.reason;
-    a.latencyMs = Math.round(result.latencyMs * 1000) / 1000;
+    a.latencyMs = result.latencyMs;
     s.n++;
   }
 
@@ -119,24 +143,21 @@ export class RecentRequests implements AttemptObserver, Filter {
 
   onDone(ctx: RequestCtx): void {
     if (ctx.requestId === '' || ctx.protocol === 'tcp') return;
-    const s = this.#scratch.get(ctx);
-    const fresh = s !== undefined && s.startedAt === ctx.startedAt;
-    const r = this.#claim(ctx.requestId);
-    r.at = this.#now() - (performance.now() - ctx.startedAt);
+    const r = this.#claim();
+    r.requestId = ctx.requestId;
+    r.startedAt = ctx.startedAt;
+    r.doneAt = performance.now();
     r.direction = ctx.direction;
     r.listener = ctx.listener;
     r.upstream = ctx.upstream;
     r.method = ctx.method;
-    const q = ctx.target.indexOf('?');
-    const path = q < 0 ? ctx.target : ctx.target.slice(0, q);
-    r.path = path.length > 256 ? path.slice(0, 256) : path;
+    r.target = ctx.target;
     r.status = ctx.status;
     r.reason = ctx.reason;
-    r.durationMs = Math.round((performance.now() - ctx.startedAt) * 1000) / 1000;
-    const route = ctx.route as { name?: unknown } | undefined;
-    r.route = typeof route?.name === 'string' ? route.name : undefined;
+    r.route = ctx.route;
     r.spanId = ctx.spanId;
-    if (fresh) {
+    const s = this.#scratch.get(ctx);
+    if (s !== undefined && s.startedAt === ctx.startedAt) {
       // Copy into the slot's own attempt objects (reused: no allocation once warm).
       const dst = r.attempts;
       for (let i = 0; i < s.n; i++) {
@@ -144,33 +165,58 @@ export class RecentRequests implements AttemptObserver, Filter {
         const d = dst[i] ?? (dst[i] = blankAttempt());
         d.endpoint = a.endpoint; d.ok = a.ok; d.status = a.status; d.reason = a.reason; d.latencyMs = a.latencyMs;
       }
-      dst.length = s.n;
-      r.attemptsMade = s.made;
+      r.n = s.n;
+      r.made = s.made;
       r.retryDecision = s.retryDecision;
       s.startedAt = -1; // consumed: the next request on this ctx starts clean
     } else {
-      r.attempts.length = 0;
-      r.attemptsMade = 0;
+      r.n = 0;
+      r.made = 0;
       r.retryDecision = undefined;
     }
   }
 
-  // === lookup ===
+  // === lookup (admin time) ===
 
+  /** The newest record of `requestId`. */
   get(requestId: string): RequestRecord | undefined {
-    return this.#byId.get(requestId);
+    const n = this.#ring.length;
+    for (let k = 1; k <= n; k++) {
+      const r = this.#ring[(this.#next - k + n) % n]!;
+      if (r.requestId === requestId) return this.#record(r);
+    }
+    return undefined;
   }
 
   /** Newest first. */
   recent(limit = 20): RequestRecord[] {
     const out: RequestRecord[] = [];
     const n = this.#ring.length;
-    for (let k = 1; k <= n && out.length < limit; k++) out.push(this.#ring[(this.#next - k + n) % n]!);
+    for (let k = 1; k <= n && out.length < limit; k++) out.push(this.#record(this.#ring[(this.#next - k + n) % n]!));
     return out;
   }
 
   get size(): number {
     return this.#ring.length;
+  }
+
+  #record(r: Slot): RequestRecord {
+    const q = r.target.indexOf('?');
+    const path = q < 0 ? r.target : r.target.slice(0, q);
+    const route = r.route as { name?: unknown } | undefined;
+    return {
+      requestId: r.requestId,
+      at: Math.round(this.#wallOffset + r.startedAt),
+      direction: r.direction, listener: r.listener, upstream: r.upstream, method: r.method,
+      path: path.length > 256 ? path.slice(0, 256) : path,
+      status: r.status, reason: r.reason,
+      durationMs: round3(r.doneAt - r.startedAt),
+      route: typeof route?.name === 'string' ? route.name : undefined,
+      spanId: r.spanId,
+      attempts: r.attempts.slice(0, r.n).map((a) => ({ ...a, latencyMs: round3(a.latencyMs) })),
+      attemptsMade: r.made,
+      retryDecision: r.retryDecision,
+    };
   }
 
   #scratchOf(ctx: RequestCtx): Scratch {
@@ -187,20 +233,17 @@ export class RecentRequests implements AttemptObserver, Filter {
     return s;
   }
 
-  /** The next ring slot, re-indexed under `requestId`. */
-  #claim(requestId: string): RequestRecord {
-    let r: RequestRecord;
+  /** The next ring slot (the oldest once the ring is full). */
+  #claim(): Slot {
+    let r: Slot;
     if (this.#ring.length < this.capacity) {
-      r = { requestId, at: 0, direction: '', listener: '', upstream: '', method: '', path: '', status: 0, reason: undefined, durationMs: 0,
-        route: undefined, spanId: '', attempts: [], attemptsMade: 0, retryDecision: undefined };
+      r = { requestId: '', startedAt: 0, doneAt: 0, direction: '', listener: '', upstream: '', method: '', target: '', status: 0, reason: undefined,
+        route: undefined, spanId: '', attempts: [], n: 0, made: 0, retryDecision: undefined };
       this.#ring.push(r);
     } else {
       r = this.#ring[this.#next]!;
-      if (this.#byId.get(r.requestId) === r) this.#byId.delete(r.requestId);
-      r.requestId = requestId;
     }
     this.#next = (this.#next + 1) % this.capacity;
-    this.#byId.set(requestId, r);
     return r;
   }
 }

@@ -23,6 +23,8 @@ Quick flags:
   --discovery KIND            static (default) | consul
   --consul-addr HOST:PORT     the local Consul agent (selects --discovery consul)
   --consul-token TOKEN        ACL token (or consul.token_file / CONSUL_HTTP_TOKEN)
+  --coordinator HOST:PORT     report to the coordinator (and, with --identity coordinator,
+                              get the leaf from it: --coordinator-ca FILE, AIM_MESH_JOIN_TOKEN)
   --admin-bind HOST:PORT      admin server (default 127.0.0.1:19000)
   --admin-token TOKEN         required to bind admin beyond loopback
   --no-mtls                   plaintext between agents (local experiments only)
@@ -49,7 +51,7 @@ Examples:
 `;
 
 /** Flags the identity layer reads (kept apart from the config schema's quick flags). */
-const identityFlags = ['--identity', '--ca-dir', '--cert', '--key', '--ca', '--trust-domain'];
+const identityFlags = ['--identity', '--ca-dir', '--cert', '--key', '--ca', '--trust-domain', '--coordinator-ca', '--join-token-file'];
 
 export function splitIdentityFlags(argv: string[]): { rest: string[]; identity: Record<string, string> } {
   const rest: string[] = [];
@@ -98,6 +100,12 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const tls = config.inbound.mtls ? await buildAgentTls(config, identityArgs, log) : undefined;
     const running = await startAgent(config, { log, tls, onQuit: () => process.exit(0) });
+    if (config.coordinator !== undefined && tls !== undefined) {
+      // Reporting is soft state: it never blocks start-up and never touches the request path.
+      const { startReporting } = await import('../../agent/report.ts');
+      const rep = await startReporting(running.agent, config.coordinator, tls.source, log);
+      running.agent.onStop(() => rep.stop());
+    }
     exitOnSignals(running, log);
     return 0;
   } catch (err) {

@@ -86,6 +86,7 @@ export class H2Exchange {
   #failed = false;
   #finished = false;
   #rstPending = false;
+  #discarding = false;
   #plainReply = false;
   #refusals = 0;
   /** Request deadline (performance.now() ms; Infinity = none): route timeout ∧ grpc-timeout. */
@@ -270,6 +271,7 @@ export class H2Exchange {
   }
 
   #onDownData = (chunk: Buffer): void => {
+    if (this.#discarding) return;
     this.ctx.bytesIn += chunk.length;
     this.#replay.push(chunk);
     const s = this.#up;
@@ -504,7 +506,14 @@ export class H2Exchange {
 
   #rstSoon = (): void => {
     // After Node's own setImmediate that submits the trailers.
-    setImmediate(() => { if (!this.down.closed && !this.down.destroyed) this.down.close(NGHTTP2_NO_ERROR); });
+    setImmediate(() => {
+      const down = this.down;
+      if (down.closed || down.destroyed) return;
+      down.close(NGHTTP2_NO_ERROR);
+      // Node ends the stream only once its readable side is drained: discard what is buffered.
+      this.#discarding = true;
+      down.resume();
+    });
   };
 
   #dropUpstream(): void {

@@ -33,6 +33,7 @@ import { BodyFraming, type FramingLimits } from './body-framing.ts';
 import { BodyKind, findHeadEnd, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './head-parser.ts';
 import { HOPS_HEADER, PEER_IDENTITY_HEADER, headerOf, rewriteRequestHeaders, rewriteResponseHeaders, serializeRequestHead, serializeResponseHead, type RewriteOut } from './headers.ts';
 import { errorResponse } from './rescue.ts';
+import { SendGuard, type SendGuardLimits } from './send-guard.ts';
 import type { RoutePolicy } from '../../resilience/upstream.ts';
 import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
 import { ABORT_RESET, FaultAbortError } from '../../resilience/fault/injector.ts';
@@ -64,6 +65,10 @@ export interface Http1Options {
   readonly log: Logger;
   /** Is the listener draining? Responses then carry `connection: close`. */
   readonly draining: () => boolean;
+  /** Slow-reader rules (limits.write_idle, limits.min_send_rate); absent = off. */
+  readonly sendGuard?: SendGuardLimits;
+  /** The overload manager: while it says overloaded, new requests get 503 `overloaded` and the connection closes. */
+  readonly overload?: { readonly overloaded: boolean; error(): ProxyError };
 }
 
 const P = { Head: 0, Body: 1, Wait: 2, Tunnel: 3, Closed: 4 } as const;
@@ -112,6 +117,8 @@ export class Http1Connection {
   /** Attempt sequence: late callbacks of an abandoned attempt are recognised and dropped. */
   #seq = 0;
   readonly #asyncFilters: readonly AsyncFilter[];
+  /** Armed only while a response is backed up in our write buffer. */
+  readonly #guard: SendGuard | undefined;
 
   constructor(sock: Socket, o: Http1Options, peerIdentity: string | undefined) {
     this.sock = sock;
@@ -133,7 +140,17 @@ export class Http1Connection {
     sock.on('drain', this.#onDownDrain);
     sock.on('timeout', this.#onDownTimeout);
     sock.setTimeout(o.timeouts.keepAliveIdleMs);
+    const g = o.sendGuard;
+    this.#guard = g !== undefined && g.windowMs > 0 ? new SendGuard(sock, g, this.#onSlowReader) : undefined;
   }
+
+  /** The client reads too slowly (send-guard.ts): abort, as after any failure once the response has started. */
+  #onSlowReader = (detail: string): void => {
+    if (this.#phase === P.Closed) return;
+    this.o.log.warn({ listener: this.o.listener, remote: this.ctx.remoteAddress, detail }, 'slow reader: connection aborted');
+    if (this.#inExchange) this.#fail(new ProxyError('downstream_reset', detail));
+    else this.sock.destroy();
+  };
 
   /** Idle between requests: safe to close now for a drain. */
   get idle(): boolean {
@@ -193,6 +210,7 @@ export class Http1Connection {
     const wasPhase = this.#phase;
     this.#phase = P.Closed;
     this.#clearTimers();
+    this.#guard?.stop();
     if (wasPhase === P.Tunnel) { this.#up?.destroy(); return; }
     if (this.#inExchange) {
       // Client went away mid-exchange: cancel the upstream side, never reuse it.
@@ -280,6 +298,13 @@ export class Http1Connection {
       { remoteAddress: c.remoteAddress, proto: this.o.proto, upgrade: req.upgrade, requestId: this.o.generateRequestId }, this.#rw);
     c.requestId = this.#rw.requestId;
     c.spanId = this.#rw.spanId;
+    const ov = this.o.overload;
+    if (ov !== undefined && ov.overloaded) {
+      // Shed: answer 503 with Retry-After and close, which releases this connection's memory too.
+      this.#closeAfter = true;
+      this.#failBeforeUpstream(ov.error());
+      return;
+    }
     if (this.#rw.hops >= this.o.maxHops) {
       this.#failBeforeUpstream(new ProxyError('loop_detected', `request has crossed ${this.#rw.hops} agents (limit ${this.o.maxHops})`));
       return;
@@ -525,7 +550,7 @@ export class Http1Connection {
   #onUpData = (chunk: Buffer): void => {
     try {
       if (this.#phase === P.Tunnel) {
-        if (!this.sock.write(chunk)) this.#up?.pause();
+        if (!this.sock.write(chunk)) { this.#up?.pause(); this.#guard?.backlogged(); }
         return;
       }
       if (this.#res === null) {
@@ -576,6 +601,10 @@ export class Http1Connection {
     this.#res = head;
     c.status = head.status;
     if (!head.keepAlive) this.#upReusable = false;
+    // The attempt ended with this status whatever comes next. Report it before the retry
+    // decision: the active-retry unit the decision takes is then held until the retry's own
+    // attempt ends (RetryState.onAttemptEnd), not given back by this one's end.
+    this.#endAttempt(head.status < 500, head.status);
     if (head.status >= 400) {
       const decider = (c.route as RoutePolicy | undefined)?.retry;
       // Only routed (outbound) requests retry on a status; the decider knows which statuses qualify.
@@ -592,7 +621,6 @@ export class Http1Connection {
         }
       }
     }
-    this.#endAttempt(head.status < 500, head.status);
     runResponseFilters(this.o.filters, c);
 
     const tunnel = head.status === 101 && req.upgrade;
@@ -646,7 +674,7 @@ export class Http1Connection {
       } else {
         ok = this.sock.write(start === 0 && n === chunk.length ? chunk : chunk.subarray(start, start + n));
       }
-      if (!ok) this.#up?.pause();
+      if (!ok) { this.#up?.pause(); this.#guard?.backlogged(); }
     }
     if (f.done) this.#responseComplete(start + n < chunk.length ? chunk.subarray(start + n) : null);
   }
