@@ -154,7 +154,7 @@ export class Agent {
     const track = (s: TLSSocket, ep: Endpoint): void => this.#tls?.trackSession?.(s, ep);
     const agentDialer = this.#tls ? tlsDialer((ep) => ({ ...this.#tls!.clientOptions(ep), ALPNProtocols: ['http/1.1'] }), track) : tcpDialer();
     const tcpAgentDialer = this.#tls ? tlsDialer((ep) => withoutAlpn(this.#tls!.clientOptions(ep)), track) : tcpDialer();
-    const h2AgentDialer = this.#tls ? h2TlsDialer((ep) => this.#tls!.clientOptions(ep)) : tcpDialer();
+    const h2AgentDialer = this.#tls ? h2TlsDialer((ep) => this.#tls!.clientOptions(ep), track) : tcpDialer();
     for (const u of cfg.upstreams) {
       const cluster = upstreamCluster(u, u.protocol === 'tcp' ? tcpAgentDialer : agentDialer, idleUp);
       this.clusters.set(u.name, cluster);

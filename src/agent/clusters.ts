@@ -11,7 +11,11 @@ import type { Resolver } from '../discovery/types.ts';
 import type { Logger } from '../telemetry/log.ts';
 import type { UpstreamConfig } from '../config/schema.ts';
 
-export function upstreamCluster(u: UpstreamConfig, dialer: Dialer, idleMs: number): Cluster {
+/**
+ * An outbound cluster. Its pooled upstream connections close after the upstream's
+ * `timeouts.idle` without use (0 = never); `_idleMs` is no longer read (callers may drop it).
+ */
+export function upstreamCluster(u: UpstreamConfig, dialer: Dialer, _idleMs?: number): Cluster {
   const endpoints = new EndpointSet(u.name);
   // Balancer, observers (EWMA, breakers, outlier detection, retry state), limits, routes and the
   // resilience filters, all built once from the upstream's options.
@@ -21,7 +25,7 @@ export function upstreamCluster(u: UpstreamConfig, dialer: Dialer, idleMs: numbe
     name: u.name,
     endpoints,
     balancer: res.balancer,
-    pool: new ConnectionPool(dialer, { connectTimeoutMs: fallback.timeouts.connectMs, idleTimeoutMs: idleMs, maxIdlePerEndpoint: 256, limits: res.limits }),
+    pool: new ConnectionPool(dialer, { connectTimeoutMs: fallback.timeouts.connectMs, idleTimeoutMs: fallback.timeouts.idleMs, maxIdlePerEndpoint: 256, limits: res.limits }),
     observers: [...res.observers],
     // Each request uses its route's decider (ctx.route); this one serves requests without a route (TCP).
     retry: fallback.retry,

@@ -7,7 +7,7 @@
  * that cannot speak h2 fails the handshake instead of receiving frames it
  * cannot parse.
  */
-import type { ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { Cluster } from '../cluster.ts';
 import type { Dialer } from '../upstream/pool.ts';
@@ -25,7 +25,7 @@ export function h2SessionsFor(cluster: Cluster, dialer: Dialer, log: Logger): H2
   return pool;
 }
 
-/** TLS to another agent, offering ALPN h2 only. */
-export function h2TlsDialer(optionsFor: (ep: Endpoint) => ConnectionOptions): Dialer {
-  return tlsDialer((ep) => ({ ...optionsFor(ep), ALPNProtocols: ['h2'] }));
+/** TLS to another agent, offering ALPN h2 only; `track` keeps TLS sessions for resumption. */
+export function h2TlsDialer(optionsFor: (ep: Endpoint) => ConnectionOptions, track?: (s: TLSSocket, ep: Endpoint) => void): Dialer {
+  return tlsDialer((ep) => ({ ...optionsFor(ep), ALPNProtocols: ['h2'] }), track);
 }

@@ -146,11 +146,11 @@ export class H2Exchange {
     }
     this.#out = upstreamRequestHeaders(head, regular);
     const af = asyncFilters(this.o.filters);
-    if (af.length > 0) { void this.#runAsyncFilters(af, regular); return; }
-    this.#proceed(regular);
+    if (af.length > 0) { void this.#runAsyncFilters(af); return; }
+    this.#proceed();
   }
 
-  async #runAsyncFilters(af: readonly AsyncFilter[], regular: string[]): Promise<void> {
+  async #runAsyncFilters(af: readonly AsyncFilter[]): Promise<void> {
     const c = this.ctx;
     try {
       for (const f of af) {
@@ -161,18 +161,17 @@ export class H2Exchange {
       this.#fail(asProxyError(err));
       return;
     }
-    if (!this.#failed && !this.#finished) this.#proceed(regular);
+    if (!this.#failed && !this.#finished) this.#proceed();
   }
 
   /** After the filters let the request through: finish the head, arm the deadlines, first attempt. */
-  #proceed(regular: string[]): void {
+  #proceed(): void {
     const c = this.ctx;
     const extra = c.addRequestHeaders;
     const out = this.#out;
     if (extra.length > 0) addFlat(out, extra);
     addFlat(out, [HOPS_HEADER, String(this.#rw.hops + 1)]);
     if (c.peerIdentity !== undefined && this.o.direction === 'inbound') addFlat(out, [PEER_IDENTITY_HEADER, c.peerIdentity]);
-    void regular;
     const route = this.#route = c.route as RoutePolicy | undefined;
     if (route !== undefined) this.#decider = route.retry;
     this.#deadline = deadlineFor(c, route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs);
@@ -508,9 +507,10 @@ export class H2Exchange {
     // After Node's own setImmediate that submits the trailers.
     setImmediate(() => {
       const down = this.down;
-      if (down.closed || down.destroyed) return;
-      down.close(NGHTTP2_NO_ERROR);
-      // Node ends the stream only once its readable side is drained: discard what is buffered.
+      if (down.destroyed) return;
+      if (!down.closed) down.close(NGHTTP2_NO_ERROR);
+      // Node ends the stream only once its readable side is drained (even when the client had
+      // already sent END_STREAM): discard what is buffered.
       this.#discarding = true;
       down.resume();
     });

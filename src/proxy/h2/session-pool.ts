@@ -1,21 +1,26 @@
 /**
- * Upstream HTTP/2 sessions, one per endpoint, multiplexed.
+ * Upstream HTTP/2 sessions per endpoint, multiplexed.
  *
  * Every stream (so every gRPC call) first picks its endpoint through the
- * cluster's balancer, then asks this pool for that endpoint's session. The
- * session is dialled with the injected `Dialer` (h2c to the local app, TLS
- * with ALPN h2 to another agent) and counts as ready once the peer's first
+ * cluster's balancer, then asks this pool for a session to that endpoint.
+ * Normally that is one session per endpoint carrying every stream; a second
+ * one is dialled only when all open ones are at the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS, so long-lived streams (gRPC watches)
+ * never starve new calls in nghttp2's queue.
+ *
+ * Sessions are dialled with the injected `Dialer` (h2c to the local app, TLS
+ * with ALPN h2 to another agent) and count as ready once the peer's first
  * SETTINGS frame arrived: that proves the peer speaks HTTP/2, so a peer that
  * does not is a clean `upstream_protocol_error` instead of a confusing reset.
- *
  * A session that receives GOAWAY, errors or closes leaves the pool at once
- * (its open streams finish on it); the next stream dials a fresh one. An idle
- * session (no open stream for `idleTimeoutMs`) is closed gracefully.
+ * (its open streams finish on it); the next stream uses or dials another.
+ * An idle session (no open stream for `idleTimeoutMs`) is closed gracefully.
  */
 import { connect as h2connect, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type OutgoingHttpHeaders, type Settings } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ProxyError } from '../../core/errors.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
+import { isIdentityError } from '../../identity/tls-context.ts';
 import type { Dialer } from '../upstream/pool.ts';
 import type { Logger } from '../../telemetry/log.ts';
 
@@ -47,6 +52,12 @@ export class H2Upstream {
     this.session = session;
   }
 
+  /** Usable for one more stream now. */
+  get available(): boolean {
+    const s = this.session;
+    return this.ready && !this.retired && !s.closed && !s.destroyed && this.active < (s.remoteSettings.maxConcurrentStreams ?? 100);
+  }
+
   /** Open a stream; the count drops when it closes. */
   request(headers: OutgoingHttpHeaders, opts: ClientSessionRequestOptions): ClientHttp2Stream {
     const s = this.session.request(headers, opts);
@@ -60,7 +71,9 @@ export class H2Upstream {
 export class H2SessionPool {
   readonly dialer: Dialer;
   readonly opts: H2PoolOptions;
-  #byKey = new Map<string, H2Upstream>();
+  /** Ready, not retired sessions per endpoint key. */
+  #byKey = new Map<string, H2Upstream[]>();
+  /** Callers waiting for the session being dialled to an endpoint (one dial at a time per endpoint). */
   #waiters = new Map<string, H2AcquireCallback[]>();
   #all = new Set<H2Upstream>();
   #closed = false;
@@ -76,12 +89,26 @@ export class H2SessionPool {
 
   acquire(ep: Endpoint, cb: H2AcquireCallback): void {
     if (this.#closed) { cb(new ProxyError('draining', 'upstream pool is closed'), null); return; }
-    const cur = this.#byKey.get(ep.key);
-    if (cur !== undefined && cur.ready && !cur.retired && !cur.session.closed && !cur.session.destroyed) { cb(null, cur); return; }
+    const list = this.#byKey.get(ep.key);
+    if (list !== undefined) {
+      for (let i = 0; i < list.length; i++) if (list[i]!.available) { cb(null, list[i]!); return; }
+    }
     const waiting = this.#waiters.get(ep.key);
     if (waiting !== undefined) { waiting.push(cb); return; }
     this.#waiters.set(ep.key, [cb]);
     this.#connect(ep);
+  }
+
+  /** Hand a freshly ready session to its waiters, up to its stream limit; the rest dial again. */
+  #serveWaiters(ep: Endpoint, up: H2Upstream): void {
+    const list = this.#waiters.get(ep.key);
+    if (list === undefined) return;
+    this.#waiters.delete(ep.key);
+    // Callers open their stream synchronously, so `available` accounts for the ones served before.
+    for (const cb of list) {
+      if (up.available) cb(null, up);
+      else this.acquire(ep, cb);
+    }
   }
 
   #connect(ep: Endpoint): void {
@@ -101,7 +128,6 @@ export class H2SessionPool {
     });
     const up = new H2Upstream(key, session);
     this.#all.add(up);
-    this.#byKey.set(key, up);
     let connected = false;
     const timer = setTimeout(() => {
       fail(new ProxyError('upstream_connect_timeout', `${key}: no HTTP/2 session within ${this.opts.connectTimeoutMs} ms`));
@@ -124,15 +150,18 @@ export class H2SessionPool {
       if (up.retired) return;
       clearTimeout(timer);
       up.ready = true;
-      const win = this.opts.connectionWindowBytes ?? 1 << 20;
-      try { session.setLocalWindowSize(win); } catch { /* too small to matter */ }
-      this.#settle(key, null, up);
+      let list = this.#byKey.get(key);
+      if (list === undefined) { list = []; this.#byKey.set(key, list); }
+      list.push(up);
+      try { session.setLocalWindowSize(this.opts.connectionWindowBytes ?? 1 << 20); } catch { /* smaller than now */ }
+      this.#serveWaiters(ep, up);
     });
     session.on('error', (err: Error & { code?: string }) => {
       if (up.ready) { this.opts.log.debug({ endpoint: key, err: err.message }, 'upstream h2 session error'); return; }
-      const tlsIdentity = err.code === 'ERR_AIM_SPIFFE_MISMATCH' || err.code === 'ERR_AIM_PEER_CERT';
-      const reason = tlsIdentity ? 'upstream_tls_identity' : connected ? 'upstream_protocol_error' : 'upstream_connect_failed';
-      const detail = connected && !tlsIdentity ? `${key}: the peer did not answer with HTTP/2 (${err.message})` : `${key}: ${err.message}`;
+      if (err instanceof ProxyError) { fail(err); return; }
+      const identity = isIdentityError(err);
+      const reason = identity ? 'upstream_tls_identity' : connected ? 'upstream_protocol_error' : 'upstream_connect_failed';
+      const detail = connected && !identity ? `${key}: the peer did not answer with HTTP/2 (${err.message})` : `${key}: ${err.message}`;
       fail(new ProxyError(reason, detail, { cause: err }));
     });
     session.on('goaway', () => this.#retire(up));
@@ -147,7 +176,8 @@ export class H2SessionPool {
     });
   }
 
-  #settle(key: string, err: ProxyError | null, up: H2Upstream | null): void {
+  /** The dial failed: every waiter gets the error. */
+  #settle(key: string, err: ProxyError, up: null): void {
     const list = this.#waiters.get(key);
     if (list === undefined) return;
     this.#waiters.delete(key);
@@ -156,15 +186,24 @@ export class H2SessionPool {
 
   #retire(up: H2Upstream): void {
     up.retired = true;
-    if (this.#byKey.get(up.key) === up) this.#byKey.delete(up.key);
+    const list = this.#byKey.get(up.key);
+    if (list === undefined) return;
+    const i = list.indexOf(up);
+    if (i !== -1) list.splice(i, 1);
+    if (list.length === 0) this.#byKey.delete(up.key);
   }
 
-  /** The endpoint left discovery: no new streams to it; open ones finish, then the session closes. */
+  /** Sessions to an endpoint that are ready for streams (for /clusters and tests). */
+  sessionsTo(key: string): readonly H2Upstream[] {
+    return this.#byKey.get(key) ?? [];
+  }
+
+  /** The endpoint left discovery: no new streams to it; open ones finish, then its sessions close. */
   closeEndpoint(key: string): void {
-    const up = this.#byKey.get(key);
-    if (up === undefined) return;
-    this.#retire(up);
-    up.session.close();
+    for (const up of [...(this.#byKey.get(key) ?? [])]) {
+      this.#retire(up);
+      up.session.close();
+    }
   }
 
   /** Graceful: GOAWAY every session; open streams finish. */

@@ -24,7 +24,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError, asProxyError } from '../../core/errors.ts';
-import { newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Filter, type RequestCtx, type Direction } from '../../core/filter.ts';
+import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Filter, type RequestCtx, type Direction } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { AttemptResult } from '../../balancer/types.ts';
 import type { Cluster, RetryDecider } from '../cluster.ts';
@@ -33,6 +33,7 @@ import { BodyFraming, type FramingLimits } from './body-framing.ts';
 import { BodyKind, findHeadEnd, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './head-parser.ts';
 import { HOPS_HEADER, PEER_IDENTITY_HEADER, headerOf, rewriteRequestHeaders, rewriteResponseHeaders, serializeRequestHead, serializeResponseHead, type RewriteOut } from './headers.ts';
 import { errorResponse } from './rescue.ts';
+import { isGrpcContentType } from '../h2/headers.ts';
 import { SendGuard, type SendGuardLimits } from './send-guard.ts';
 import type { RoutePolicy } from '../../resilience/upstream.ts';
 import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
@@ -148,8 +149,9 @@ export class Http1Connection {
   #onSlowReader = (detail: string): void => {
     if (this.#phase === P.Closed) return;
     this.o.log.warn({ listener: this.o.listener, remote: this.ctx.remoteAddress, detail }, 'slow reader: connection aborted');
+    // A reset, not a FIN: a FIN would wait behind the bytes the client is not reading, in an orphaned kernel buffer.
+    try { this.sock.resetAndDestroy(); } catch { this.sock.destroy(); /* TLS sockets cannot be reset */ }
     if (this.#inExchange) this.#fail(new ProxyError('downstream_reset', detail));
-    else this.sock.destroy();
   };
 
   /** Idle between requests: safe to close now for a drain. */
@@ -279,6 +281,8 @@ export class Http1Connection {
     c.authority = req.host;
     c.headers = req.headers;
     c.protocol = req.version === 10 ? 'http/1.0' : 'http/1.1';
+    // gRPC over HTTP/1 too: its grpc-timeout tightens the request deadline (deadlineFor).
+    c.grpc = isGrpcContentType(headerValue(req.headers, 'content-type'));
     this.#reqDone = false;
     this.#resDone = false;
     this.#res = null;
@@ -435,6 +439,9 @@ export class Http1Connection {
       }
       const delay = fault.delayMs();
       if (delay > 0) {
+        // The delay is part of the attempt: its per-try and request timeouts run during it
+        // (a timeout here cancels the delay in #attemptFailed).
+        this.#armAttemptTimer();
         this.sock.pause();
         this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (this.#phase !== P.Closed) this.#pickAndConnect(); }, delay);
         return;
@@ -457,16 +464,21 @@ export class Http1Connection {
     this.#attemptOpen = false;
     cl.attemptStarted(ep, c);
     this.#attemptCounted = true;
-    const now = this.#attemptAt;
-    const route = c.route as RoutePolicy | undefined;
-    const until = attemptDeadline(now, this.#deadline, route !== undefined ? route.timeouts.perTryMs : 0);
-    if (until !== Infinity) this.#reqTimer = setTimeout(this.#onReqTimeout, Math.max(1, until - now));
+    if (this.#reqTimer === undefined) this.#armAttemptTimer();
     this.sock.pause();
     const seq = ++this.#seq;
     cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused));
   }
 
   #attemptCounted = false;
+
+  /** The attempt's timer: its per-try timeout, capped by the request deadline. */
+  #armAttemptTimer(): void {
+    const now = performance.now();
+    const route = this.ctx.route as RoutePolicy | undefined;
+    const until = attemptDeadline(now, this.#deadline, route !== undefined ? route.timeouts.perTryMs : 0);
+    if (until !== Infinity) this.#reqTimer = setTimeout(this.#onReqTimeout, Math.max(1, until - now));
+  }
 
   #onAcquired(seq: number, err: ProxyError | null, s: Socket | null, reused: boolean): void {
     if (this.#phase === P.Closed || seq !== this.#seq || !this.#attemptCounted) {
@@ -505,6 +517,8 @@ export class Http1Connection {
   #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number): void {
     const latency = performance.now() - this.#attemptAt;
     if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
+    // An attempt that timed out during an injected delay: the delay must not start a second attempt.
+    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
     this.#dropUpstream();
     this.#endAttempt(false, status, err);
     const cl = this.o.cluster;
@@ -777,6 +791,13 @@ export class Http1Connection {
     log.call(this.o.log, { reason: err.reason, detail: err.detail, listener: this.o.listener, upstream: this.o.cluster.name,
       endpoint: c.endpoint?.key, request_id: c.requestId || undefined, method: c.method || undefined, path: c.target || undefined }, 'request failed');
     if (this.#phase === P.Closed) { this.#finishCtx(); return; }
+    if (err instanceof FaultAbortError && err.reset) {
+      // An injected reset (fault.abort.reset): the client sees a TCP reset, not an answer.
+      this.#finishCtx();
+      try { this.sock.resetAndDestroy(); } catch { this.sock.destroy(); /* TLS sockets cannot be reset */ }
+      this.#phase = P.Closed;
+      return;
+    }
     if (this.#resHeadSent || err.reason === 'downstream_reset') {
       this.#finishCtx();
       this.sock.destroy();

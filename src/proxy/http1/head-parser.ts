@@ -84,17 +84,19 @@ function fail(reason: Reason, detail: string): never {
  * the size limit, so a hostile peer cannot make us buffer without bound.
  */
 export function findHeadEnd(buf: Buffer, limits: HeadLimits, reason: Reason = 'headers_too_large'): number {
+  // On the upstream side every error is the upstream's (502), never the client's (400).
+  const framing: Reason = reason === 'upstream_protocol_error' ? reason : 'bad_request';
   const end = buf.indexOf('\r\n\r\n');
   const scanTo = end === -1 ? buf.length : end + 4;
   // Bare LF/CR check over the bytes that belong to the head.
   let i = buf.indexOf(LF);
   while (i !== -1 && i < scanTo) {
-    if (i === 0 || buf[i - 1] !== CR) fail('bad_request', 'bare LF in message head');
+    if (i === 0 || buf[i - 1] !== CR) fail(framing, 'bare LF in message head');
     i = buf.indexOf(LF, i + 1);
   }
   i = buf.indexOf(CR);
   while (i !== -1 && i < scanTo) {
-    if (i + 1 < buf.length && buf[i + 1] !== LF) fail('bad_request', 'bare CR in message head');
+    if (i + 1 < buf.length && buf[i + 1] !== LF) fail(framing, 'bare CR in message head');
     i = buf.indexOf(CR, i + 1);
   }
   if (end === -1) {

@@ -23,19 +23,25 @@ export const ERROR_HEADER = 'x-aim-mesh-error';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'transfer-encoding',
   'proxy-authorization', 'proxy-authenticate']);
 
-/** True when a value the agent generates is safe to write (no CR, LF or NUL). */
+/**
+ * True when a value the agent generates is safe to write: no CR, LF or NUL, and no UTF-16 code unit
+ * above 0xFF — heads are written as latin1, which keeps only the low byte, so U+010A would become LF.
+ */
 export function isSafeHeaderValue(v: string): boolean {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    if (c === 13 || c === 10 || c === 0) return false;
+    if (c === 13 || c === 10 || c === 0 || c > 0xff) return false;
   }
   return true;
 }
 
-/** Replace CR, LF and NUL (and other CTLs except HTAB) with a space: for values we echo back (e.g. error details). */
+/**
+ * Replace CR, LF, NUL and other CTLs except HTAB, and code units above 0xFF (see isSafeHeaderValue),
+ * with a space: for values we echo back (e.g. the request id in an error reply).
+ */
 export function sanitizeHeaderValue(v: string): string {
   // eslint-disable-next-line no-control-regex
-  return v.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, ' ');
+  return v.replace(/[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/g, ' ');
 }
 
 // Span ids come from a pool of random bytes refilled 512 ids at a time: one

@@ -8,7 +8,9 @@
  *                   the earlier filters (rate limit, limits): refused
  *                   requests never reach the upstream and earn no retries;
  *   onAttemptEnd    a retry holds one `retries` unit of the limits from the
- *                   decision until its attempt ends;
+ *                   decision until its attempt ends; so a codec must report
+ *                   the failed attempt's end *before* asking the decider,
+ *                   or that end gives the new unit straight back;
  *   onDone          frees a unit still held (the client left during backoff).
  * Which contexts hold a unit is kept in a WeakSet (contexts are reused).
  */
