@@ -8,7 +8,7 @@
  * Shutdown order: /ready goes 503, listeners stop accepting, in-flight
  * requests finish up to drain_timeout, idle connections close, pools close.
  */
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Endpoint } from '../balancer/endpoint.ts';
 import type { AgentConfig } from '../config/schema.ts';
@@ -102,6 +102,19 @@ export class Agent {
   get draining(): boolean { return this.#draining; }
 
   #onStop: Array<() => void> = [];
+  #appReachable = false;
+
+  /** --wait-for-app-port: probe the app's port until it accepts a connection (pod start-up ordering). */
+  #probeApp(): void {
+    const { host, port } = this.config.service.address;
+    const attempt = (): void => {
+      if (this.#draining) return;
+      const s = netConnect({ host, port });
+      s.once('connect', () => { s.destroy(); this.#appReachable = true; this.log.info({ app: `${host}:${port}` }, 'app port is accepting connections'); });
+      s.once('error', () => { s.destroy(); setTimeout(attempt, 250).unref(); });
+    };
+    attempt();
+  }
   /** Run `fn` when the agent drains (e.g. stop the coordinator reporter). */
   onStop(fn: () => void): void { this.#onStop.push(fn); }
 
@@ -109,6 +122,7 @@ export class Agent {
   notReady(): string[] {
     const missing: string[] = [];
     if (!this.#listening) missing.push('listeners not bound');
+    if (this.config.service.wait_for_app && !this.#appReachable) missing.push(`app port ${this.config.service.address.host}:${this.config.service.address.port} not accepting connections yet`);
     if (this.#draining) missing.push('draining');
     if (this.healthcheckFailed) missing.push('healthcheck failed (POST /healthcheck/ok clears it)');
     if (this.config.inbound.mtls && !this.#tls?.ready()) missing.push('identity not loaded');
@@ -192,6 +206,7 @@ export class Agent {
       this.listeners.push(...this.capture.listeners);
     }
     this.#listening = true;
+    if (cfg.service.wait_for_app) this.#probeApp();
     if (this.consul !== undefined) {
       const { registrationSpecFromConfig } = await import('../discovery/consul/index.ts');
       const inboundPort = this.listeners.find((l) => l.name === 'inbound')?.port ?? cfg.inbound.listen.port;
@@ -200,7 +215,7 @@ export class Agent {
         inbound: { listen: { host: cfg.inbound.listen.host, port: inboundPort } },
         upstreams: cfg.upstreams.map((u) => ({ name: u.name, listen: { host: u.listen.host, port: this.listeners.find((l) => l.name === `outbound:${u.name}`)?.port ?? u.listen.port } })),
       });
-      this.registration = this.consul.register(spec);
+      this.registration = this.consul.register(spec, () => (this.healthcheckFailed ? 'failed by the operator: admin POST /healthcheck/fail' : undefined));
       // A 403 here is fatal with a message naming the missing permission; transient errors are retried inside.
       await this.registration?.start();
     }

@@ -14,6 +14,8 @@ export const agentFlagSpec = {
   registry: { type: 'string' },
   discovery: { type: 'string' },
   coordinator: { type: 'string' },
+  workers: { type: 'string' },
+  'wait-for-app-port': { type: 'boolean' },
   'consul-addr': { type: 'string' },
   'consul-token': { type: 'string' },
   'admin-bind': { type: 'string' },
@@ -56,6 +58,8 @@ export function applyAgentFlags(raw: Raw, f: AgentFlags): Raw {
   if (f.registry !== undefined) { const d = section(raw, 'discovery'); d.kind = 'static'; d.registry = f.registry; }
   if (f.discovery !== undefined) section(raw, 'discovery').kind = f.discovery;
   if (f.coordinator !== undefined) section(raw, 'coordinator').address = f.coordinator;
+  if (f.workers !== undefined) raw.workers = /^\d+$/.test(f.workers) ? Number(f.workers) : f.workers;
+  if (f['wait-for-app-port']) section(raw, 'service').wait_for_app = true;
   if (f['consul-addr'] !== undefined) { section(raw, 'consul').address = f['consul-addr']; section(raw, 'discovery').kind ??= 'consul'; }
   if (f['consul-token'] !== undefined) section(raw, 'consul').token = f['consul-token'];
   if (f['admin-bind'] !== undefined) section(raw, 'admin').bind = f['admin-bind'];

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../telemetry/log.ts';
 import { createAdminServer } from '../admin/server.ts';
 import { Agent } from './agent.ts';
 import type { AgentTls } from './tls.ts';
+import type { AgentIdentity } from './identity.ts';
 
 export interface RunningAgent {
   readonly agent: Agent;
@@ -21,6 +22,12 @@ export interface RunningAgent {
 export async function startAgent(config: AgentConfig, opts: { log?: Logger; tls?: AgentTls; onQuit?: () => void } = {}): Promise<RunningAgent> {
   const log = opts.log ?? createLogger({ level: config.log.level }, { service: config.service.name });
   const agent = new Agent(config, { log, tls: opts.tls });
+  const identity = (opts.tls as AgentIdentity | undefined)?.source;
+  if (identity !== undefined) {
+    // /certs and the identity_cert_* gauges read the live identity source.
+    agent.certsInfo = () => identity.describe();
+    agent.metrics.sources.setIdentity(identity.signals);
+  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {

@@ -54,12 +54,14 @@ export const limitsSchema = z.object({
   max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
   /**
    * Slow readers (HTTP/1): while a response is backed up in our buffer, the client must take at least
-   * max(1, min_send_rate × write_idle) bytes in every write_idle window, else the connection is aborted.
-   * write_idle 0 = off; min_send_rate 0 = any progress will do.
+   * max(1, min_send_rate × write_idle) bytes in every write_idle window, else the connection is reset
+   * (nginx's send_timeout, plus a rate floor). write_idle 0 = off. Progress is seen at the kernel's
+   * granularity (a socket turns writable when a third of its send buffer is free), so a window must be
+   * long against send buffer / rate.
    */
-  write_idle: duration.default(30_000),
-  /** Bytes per second a backlogged client must read (see write_idle). */
-  min_send_rate: z.number().int().min(0).default(1024),
+  write_idle: duration.default(60_000),
+  /** Bytes per second a backlogged client must read (see write_idle); 0 = any progress will do. */
+  min_send_rate: z.number().int().min(0).default(0),
   /** The overload manager (src/listeners/overload.ts): 503 + Retry-After while a threshold is crossed. */
   overload: overloadSchema.prefault({}),
 }).strict();
@@ -110,6 +112,8 @@ export const agentConfigSchema = z.object({
     tags: z.array(z.string()).default([]),
     meta: z.record(z.string(), z.string()).default({}),
     weight: z.number().int().min(1).default(1),
+    /** Report not-ready (and so stay out of the load balancers) until the app's port accepts connections. */
+    wait_for_app: z.boolean().default(false),
   }).strict(),
   inbound: z.object({
     /** The public port other agents call. */
@@ -142,6 +146,8 @@ export const agentConfigSchema = z.object({
   detect: detectSchema.default(detectSchema.parse({})),
   /** On SIGTERM: stop accepting, let in-flight requests finish up to this long. */
   drain_timeout: duration.default(30_000),
+  /** Worker processes sharing the listeners (node:cluster); 1 = a single process. */
+  workers: z.number().int().min(1).max(64).default(1),
   /** Refuse requests that crossed this many agents (loop prevention). */
   max_hops: z.number().int().min(1).max(64).default(8),
   /** Transparent mode (agent --transparent): capture redirected outbound TCP. */

@@ -26,7 +26,8 @@ interface RouteTableShape {
 }
 interface LimitsShape { stats: Record<string, { active: number; max: number; overflows: number }> }
 
-const OBSERVERS = new Set(['metrics', 'access_log', 'recent_requests']);
+/** Filters that only observe outcomes (telemetry): nothing to explain. */
+const OBSERVERS = new Set(['metrics', 'access_log', 'recent_requests', 'golden']);
 
 export function explainFilter(f: Filter, ctx: RequestCtx): FilterExplanation {
   const own = f.explain?.(ctx);

@@ -6,6 +6,8 @@ import { applyAgentFlags, parseAgentFlags } from '../../agent/flags.ts';
 import { createLogger } from '../../telemetry/log.ts';
 import { exitOnSignals, startAgent } from '../../agent/run.ts';
 import { buildAgentTls } from '../../agent/identity.ts';
+import cluster from 'node:cluster';
+import { runPrimary } from '../../agent/workers.ts';
 
 export const usage = `Usage: aim-mesh agent [--config FILE] [quick flags]
 
@@ -32,6 +34,8 @@ Quick flags:
   --access-log                one JSON line per request
   --drain-timeout DURATION    graceful drain deadline (default 30s)
   --node NAME                 node name (default: hostname)
+  --workers N                 worker processes sharing the listeners (default 1)
+  --wait-for-app-port         not ready until the app's port accepts connections
 
 Transparent mode (apps call services by their usual addresses; see aim-mesh redirect-traffic):
   --transparent               open the outbound capture listener (needs the orig-dst addon:
@@ -97,6 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger({ level: config.log.level }, { service: config.service.name });
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, identityArgs, log);
   try {
     const tls = config.inbound.mtls ? await buildAgentTls(config, identityArgs, log) : undefined;
     const running = await startAgent(config, { log, tls, onQuit: () => process.exit(0) });

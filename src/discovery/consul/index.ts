@@ -43,7 +43,7 @@ export interface ConsulDiscovery {
   readonly resolver: ConsulResolver;
   readonly registration: ConsulRegistration | undefined;
   /** Build the registration later, e.g. once the listeners know their bound ports (undefined when consul.register is off). */
-  register(spec: RegistrationSpec): ConsulRegistration | undefined;
+  register(spec: RegistrationSpec, failing?: () => string | undefined): ConsulRegistration | undefined;
   /** Stops the resolver's watches and closes the HTTP clients (does not deregister: call registration.stop() first). */
   close(): Promise<void>;
 }
@@ -59,13 +59,21 @@ export function createConsulDiscovery(opts: ConsulDiscoveryOptions, logger?: Log
   });
   const resolver = new ConsulResolver({ client, config: c, trustDomain: opts.trustDomain, log: log.child({ part: 'discovery' }) });
   let closeProbe = (): void => {};
-  const register = (spec: RegistrationSpec): ConsulRegistration | undefined => {
+  const register = (spec: RegistrationSpec, failing?: () => string | undefined): ConsulRegistration | undefined => {
     if (!c.register) return undefined;
     let probe = opts.probe;
     if (!probe) {
       const p = createProbe(c.check.probe, { host: localTarget(spec.service.address), port: spec.service.port });
       probe = p.probe;
       closeProbe = p.close;
+    }
+    if (failing !== undefined) {
+      // An operator override (admin POST /healthcheck/fail) wins over the app probe.
+      const inner = probe;
+      probe = async () => {
+        const why = failing();
+        return why === undefined ? inner() : { status: 'critical', output: why };
+      };
     }
     return new ConsulRegistration({
       client, spec, check: c.check, probe, deregisterOnShutdown: c.deregister_on_shutdown,
