@@ -36,6 +36,7 @@ import type { AgentTls } from './tls.ts';
 import { startCapture, type Capture } from './capture.ts';
 import { buildInboundFilters, type InboundFilters } from './inbound-filters.ts';
 import { GoldenFilter } from './golden.ts';
+import { ConsulAuthzFilter } from './consul-authz.ts';
 import type { ConsulDiscovery, ConsulRegistration } from '../discovery/consul/index.ts';
 
 export interface AgentDeps {
@@ -133,12 +134,12 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.config;
     const idleUp = 60_000;
-    if (this.resolver === undefined && cfg.discovery.kind === 'consul') {
+    if ((this.resolver === undefined && cfg.discovery.kind === 'consul') || cfg.authz.source === 'consul') {
       // Consul: blocking-query discovery now; registration once the listeners know their ports.
       // Loaded only when used: the Consul client and its modules cost memory every agent would pay.
       const { createConsulDiscovery } = await import('../discovery/consul/index.ts');
       this.consul = createConsulDiscovery({ consul: cfg.consul, trustDomain: cfg.identity.trust_domain }, this.log);
-      this.resolver = this.consul.resolver;
+      if (this.resolver === undefined && cfg.discovery.kind === 'consul') this.resolver = this.consul.resolver;
     }
     this.resolver ??= new StaticResolver({ file: cfg.discovery.registry, log: this.log.child({ component: 'discovery' }) });
     const draining = (): boolean => this.#draining;
@@ -189,7 +190,10 @@ export class Agent {
     this.inboundCluster = app;
     // h2 streams reach the app as h2c (prior knowledge): the client's protocol is preserved.
     if (cfg.service.protocol !== 'tcp') this.h2Pools.set('inbound', h2SessionsFor(app, tcpDialer(), listenerLog));
-    this.inbound = buildInboundFilters(cfg);
+    const consulAuthz = cfg.authz.source === 'consul' && this.consul !== undefined
+      ? new ConsulAuthzFilter(this.consul.client, { target: cfg.service.name, cacheTtlMs: cfg.authz.consul.cache_ttl, onError: cfg.authz.consul.on_error }, this.log.child({ component: 'authz' }))
+      : undefined;
+    this.inbound = buildInboundFilters(cfg, consulAuthz);
     const inboundLimit = this.inbound.rateLimit.filter;
     if (inboundLimit) this.metrics.sources.addResilience({ direction: 'inbound', target: cfg.service.name, rateLimited: () => inboundLimit.stats.limited }); // ratelimit_rejected_total
     const inFilters = [...filtersFor('inbound', cfg.service.name), ...this.inbound.filters];
@@ -207,7 +211,7 @@ export class Agent {
     }
     this.#listening = true;
     if (cfg.service.wait_for_app) this.#probeApp();
-    if (this.consul !== undefined) {
+    if (this.consul !== undefined && cfg.discovery.kind === 'consul') {
       const { registrationSpecFromConfig } = await import('../discovery/consul/index.ts');
       const inboundPort = this.listeners.find((l) => l.name === 'inbound')?.port ?? cfg.inbound.listen.port;
       const spec = registrationSpecFromConfig({

@@ -7,6 +7,7 @@ import type { Filter } from '../core/filter.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { buildRateLimit, type BuiltRateLimit } from '../resilience/ratelimit/build.ts';
 import { AuthzFilter } from './authz-filter.ts';
+import type { ConsulAuthzFilter } from './consul-authz.ts';
 
 export interface InboundFilters {
   readonly filters: Filter[];
@@ -14,10 +15,11 @@ export interface InboundFilters {
   readonly rateLimit: BuiltRateLimit;
 }
 
-export function buildInboundFilters(cfg: AgentConfig): InboundFilters {
+export function buildInboundFilters(cfg: AgentConfig, consulAuthz?: ConsulAuthzFilter): InboundFilters {
   const authz = new AuthzFilter(cfg.authz);
   const rateLimit = buildRateLimit(cfg.service.name, cfg.inbound.rate_limit);
-  const filters: Filter[] = [authz];
+  // Intentions from Consul replace the config rules when authz.source is consul.
+  const filters: Filter[] = [consulAuthz ?? authz];
   if (rateLimit.filter) filters.push(rateLimit.filter);
   return { filters, authz, rateLimit };
 }

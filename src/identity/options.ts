@@ -78,6 +78,14 @@ const authzRule = z.object({
 }).strict();
 
 export const authzSchema = z.object({
+  /** Where intentions come from: these rules (`config`) or the local Consul agent (`consul`: connect/authorize, cached). */
+  source: z.enum(['config', 'consul']).default('config'),
+  consul: z.object({
+    /** How long one caller's answer is reused. */
+    cache_ttl: duration.default(10_000),
+    /** With no answer from Consul and nothing cached: refuse (default) or let in. */
+    on_error: z.enum(['deny', 'allow']).default('deny'),
+  }).strict().prefault({}),
   /** Decision when no rule applies. */
   default: z.enum(['allow', 'deny']).default('allow'),
   /** Exact-source rules are checked before "*" rules; otherwise in this order. */

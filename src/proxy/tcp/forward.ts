@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError } from '../../core/errors.ts';
-import { newRequestCtx, runDoneFilters, runRequestFilters, Verdict, type Filter, type Direction } from '../../core/filter.ts';
+import { newRequestCtx, runDoneFilters, runRequestFilters, Verdict, type Filter, type Direction, type RequestCtx } from '../../core/filter.ts';
 import type { Cluster } from '../cluster.ts';
 import type { Logger } from '../../telemetry/log.ts';
 
@@ -69,7 +69,27 @@ export function forwardTcp(down: Socket, o: TcpForwardOptions, peerIdentity: str
       splice(down, up, o, ctx, finish);
     });
   };
+  const asyncFilters = o.filters.filter(isAsyncFilter);
+  if (asyncFilters.length > 0) {
+    // A decision that needs I/O (Consul intentions on a cache miss): wait before connecting.
+    void (async () => {
+      for (const f of asyncFilters) {
+        const p = f.onRequestAsync(ctx);
+        if (p !== null && (await p.catch(() => Verdict.Reply)) === Verdict.Reply) {
+          finish(ctx.error ?? new ProxyError('internal_error', `${f.name} refused without a reason`));
+          down.destroy();
+          return;
+        }
+      }
+      if (!down.destroyed) tryConnect();
+    })();
+    return;
+  }
   tryConnect();
+}
+
+function isAsyncFilter(f: Filter): f is Filter & { onRequestAsync(ctx: RequestCtx): Promise<Verdict> | null } {
+  return typeof (f as { onRequestAsync?: unknown }).onRequestAsync === 'function';
 }
 
 function splice(down: Socket, up: Socket, o: TcpForwardOptions, ctx: ReturnType<typeof newRequestCtx>, finish: (e?: ProxyError) => void): void {
