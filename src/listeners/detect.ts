@@ -217,10 +217,15 @@ class PendingConnection implements Connection {
 
   get idle(): boolean { return this.#inner === undefined ? false : this.#inner.idle; }
 
-  /** During detection the client is about to send a request: let it, then close (the adopted connection drains). */
+  /**
+   * Draining. A plaintext client that has sent nothing yet is closed at once
+   * (like an idle keep-alive connection); one whose first bytes are in is
+   * served, then closed by the connection it was handed to.
+   */
   shutdown(): void {
     this.#shutdown = true;
-    this.#inner?.shutdown();
+    if (this.#inner !== undefined) { this.#inner.shutdown(); return; }
+    if (this.socket.bytesRead === 0 && (this.socket as Socket & { encrypted?: boolean }).encrypted !== true) this.socket.destroy();
   }
 
   destroy(): void {

@@ -57,7 +57,7 @@ t.test('h2: a 503 is retried (same x-request-id on both attempts)', async (t) =>
   t.equal(o.res.retryStats.retries, 1);
 });
 
-t.test('h2: max_retries holds a unit per retry in flight', { todo: 'h2 exchange asks the decider before reporting the failed attempt\'s end (#onUpResponse), so the unit is released at once' }, async (t) => {
+t.test('h2: max_retries holds a unit per retry in flight', async (t) => {
   const own = closer(t);
   const u = await h2Upstream((n) => (n <= 3 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 })); own(u);
   const o = await startOutbound([u.port], { limits: { max_retries: 2 } }); own(o);
@@ -67,7 +67,7 @@ t.test('h2: max_retries holds a unit per retry in flight', { todo: 'h2 exchange 
   t.equal(o.res.limits.stats.retries.overflows, 1);
 });
 
-t.test('h2: an injected delay runs under the request timeout', { todo: 'h2 exchange arms the attempt timer after the fault delay (#attempt → #pickAndOpen)' }, async (t) => {
+t.test('h2: an injected delay runs under the request timeout', async (t) => {
   const own = closer(t);
   const u = await h2Upstream(() => ({ status: 200 })); own(u);
   const o = await startOutbound([u.port], { routes: [{ prefix: '/deadline', timeouts: { request: '200ms' }, retries: { attempts: 1 }, fault: { delay: { fixed: '3s' } } }] }); own(o);

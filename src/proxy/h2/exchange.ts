@@ -209,6 +209,8 @@ export class H2Exchange {
       }
       const delay = fault.delayMs();
       if (delay > 0) {
+        // The per-try/request timer runs during the injected delay too: faults never escape timeouts.
+        this.#armAttemptTimer();
         this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (!this.#failed && !this.#finished) this.#pickAndOpen(); }, delay);
         return;
       }
@@ -233,8 +235,7 @@ export class H2Exchange {
     this.#upErrCode = undefined;
     cl.attemptStarted(ep, c);
     this.#attemptCounted = true;
-    const until = attemptDeadline(now, this.#deadline, this.#route !== undefined ? this.#route.timeouts.perTryMs : 0);
-    if (until !== Infinity) this.#attemptTimer = setTimeout(this.#onAttemptTimeout, Math.max(1, Math.ceil(until - now)));
+    if (this.#attemptTimer === undefined) this.#armAttemptTimer(now);
     const seq = ++this.#seq;
     this.o.sessions.acquire(ep, (err, up) => this.#onSession(seq, err, up));
   }
@@ -294,10 +295,17 @@ export class H2Exchange {
     this.down.pause();
   }
 
+  /** The attempt's timer: its per-try timeout, capped by the request deadline. */
+  #armAttemptTimer(now = performance.now()): void {
+    const until = attemptDeadline(now, this.#deadline, this.#route !== undefined ? this.#route.timeouts.perTryMs : 0);
+    if (until !== Infinity) this.#attemptTimer = setTimeout(this.#onAttemptTimeout, Math.max(1, Math.ceil(until - now)));
+  }
+
   /** An attempt failed before any response byte went downstream: retry or answer. */
   #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number, grpcStatus = -1): void {
     const latency = performance.now() - this.#attemptAt;
     this.#clearAttemptTimer();
+    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
     this.#dropUpstream();
     this.#endAttempt(false, status, err.reason);
     if (this.#failed || this.#finished) return;
@@ -356,6 +364,8 @@ export class H2Exchange {
     if ((status >= 400 || gs > 0) && this.#route !== undefined && this.#replay.replayable) {
       // A retryable answer (the route's statuses or grpc codes) is dropped, never sent downstream.
       const retryAfter = typeof h['retry-after'] === 'string' ? h['retry-after'] : undefined;
+      // End the attempt first: the retry decision then holds its own max_retries unit.
+      this.#endAttempt(status < 500 && !GRPC_ENDPOINT_FAILURE.has(gs), status);
       const probe = this.#decider.next(c, { ok: false, status, reason: undefined, latencyMs: performance.now() - this.#attemptAt },
         { requestBytesSent: true, replayable: true, retryAfter, grpcStatus: gs, deadline: this.#deadline });
       if (probe >= 0) {

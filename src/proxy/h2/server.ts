@@ -118,6 +118,7 @@ export function createH2Handler(o: H2HandlerOptions): H2Handler {
     get streams() { return streams; },
     handleSocket(socket: Socket, peerIdentity: string | undefined): Connection {
       const conn = new H2ServerConnection(socket, peerIdentity);
+      socket.setNoDelay(true);
       // HTTP/2 has no use for a TCP half-close: the listener accepts with allowHalfOpen (for opaque
       // TCP), so a client's FIN must end the session here, or its streams would linger until drain.
       socket.once('end', () => conn.destroy());

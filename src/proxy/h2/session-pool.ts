@@ -122,6 +122,7 @@ export class H2SessionPool {
       return;
     }
     this.connectsTotal++;
+    socket.setNoDelay(true); // frames are already batched by nghttp2: never wait for Nagle
     const session = h2connect(`${tls ? 'https' : 'http'}://${hostForUrl(ep.spec.address)}:${ep.spec.port}`, {
       createConnection: () => socket,
       settings: { ...this.opts.settings, enablePush: false },
