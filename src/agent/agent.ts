@@ -174,7 +174,7 @@ export class Agent {
       const cluster = upstreamCluster(u, u.protocol === 'tcp' ? tcpAgentDialer : agentDialer, idleUp);
       this.clusters.set(u.name, cluster);
       if (u.protocol !== 'tcp') this.h2Pools.set(`outbound:${u.name}`, h2SessionsFor(cluster, h2AgentDialer, listenerLog));
-      void feedFromDiscovery(cluster, this.resolver, this.#abort.signal, this.log.child({ component: 'discovery' }));
+      void feedFromDiscovery(cluster, this.resolver, this.#abort.signal, this.log.child({ component: 'discovery' }), u.identity);
       const resolver = this.resolver;
       this.metrics.sources.addDiscovery({ target: u.name, status: () => resolver.status(u.name) }); // discovery_staleness_seconds
       if (cluster.resilience) this.metrics.sources.addResilience(resilienceStats('outbound', u.name, cluster.resilience)); // retry_total, overflow_total, ...

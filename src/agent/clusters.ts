@@ -49,10 +49,12 @@ export function localAppCluster(name: string, address: { host: string; port: num
 }
 
 /** Feed a cluster's endpoint set from a resolver until `signal` aborts. */
-export async function feedFromDiscovery(cluster: Cluster, resolver: Resolver, signal: AbortSignal, log: Logger): Promise<void> {
+export async function feedFromDiscovery(cluster: Cluster, resolver: Resolver, signal: AbortSignal, log: Logger, identity?: string): Promise<void> {
   try {
     for await (const update of resolver.watch(cluster.name, signal)) {
-      const change = cluster.endpoints.apply(update.endpoints, update.source);
+      // upstreams[].identity: the SPIFFE ID expected of endpoints that discovery gives none for.
+      const endpoints = identity === undefined ? update.endpoints : update.endpoints.map((e) => (e.identity === undefined ? { ...e, identity } : e));
+      const change = cluster.endpoints.apply(endpoints, update.source);
       if (change.added.length || change.removed.length) {
         log.info({ upstream: cluster.name, endpoints: update.endpoints.length, added: change.added.map((e) => e.key), removed: change.removed.map((e) => e.key), source: update.source }, 'endpoints updated');
       }

@@ -74,7 +74,13 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
       file, path: '', line: e.linePos?.[0]?.line, value: 'invalid YAML', expected: e.message.split('\n')[0]!,
     })));
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds alias expansion ("billion laughs"); an unresolved alias throws here too.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', line: undefined, value: 'invalid YAML', expected: (err as Error).message.split('\n')[0]! }]);
+  }
   const res = schema.safeParse(raw);
   if (res.success) return res.data;
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {

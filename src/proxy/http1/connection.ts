@@ -213,7 +213,13 @@ export class Http1Connection {
     this.#phase = P.Closed;
     this.#clearTimers();
     this.#guard?.stop();
-    if (wasPhase === P.Tunnel) { this.#up?.destroy(); return; }
+    if (wasPhase === P.Tunnel) {
+      // The tunnel (WebSocket) is over: end the exchange, so onDone filters run (they release
+      // concurrency slots and count the request; skipping them leaked one slot per tunnel).
+      this.#up?.destroy();
+      this.#finishCtx();
+      return;
+    }
     if (this.#inExchange) {
       // Client went away mid-exchange: cancel the upstream side, never reuse it.
       if (this.ctx.reason === undefined) this.ctx.reason = 'downstream_reset';
@@ -359,6 +365,8 @@ export class Http1Connection {
     headers.push(HOPS_HEADER, String(this.#rw.hops + 1));
     if (c.peerIdentity !== undefined && this.o.direction === 'inbound') headers.push(PEER_IDENTITY_HEADER, c.peerIdentity);
     if (req.bodyKind === BodyKind.Chunked) headers.push('transfer-encoding', 'chunked');
+    // HTTP/1.0 may omit Host, but we forward as HTTP/1.1, which requires it: name the upstream service.
+    if (req.version === 10 && headerOf(req.headers, 'host') === undefined) headers.push('host', this.o.cluster.name);
     this.#reqHeadBytes = serializeRequestHead(req.method, req.target, headers);
 
     // Body bytes that arrived with the head.

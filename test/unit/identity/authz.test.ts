@@ -65,7 +65,7 @@ t.test('opaque TCP: an L7 rule that matches the source denies (it cannot be hono
 });
 
 t.test('schema: strict, with readable errors', async (t) => {
-  t.same(authzSchema.parse({}), { default: 'allow', rules: [] });
+  t.same(authzSchema.parse({}), { source: 'config', consul: { cache_ttl: 10_000, on_error: 'deny' }, default: 'allow', rules: [] });
   const bad = [
     { default: 'maybe' },
     { rules: [{ source: 'web' }] },
