@@ -98,6 +98,8 @@ export class Http1Connection {
   #ep: Endpoint | undefined;
   #attemptAt = 0;
   #attemptOpen = false;
+  /** The current attempt was reported to the cluster's observers and not yet ended. */
+  #attemptCounted = false;
   #res: ResponseHead | null = null;
   #resHeadSent = false;
   #resDone = false;
@@ -478,7 +480,6 @@ export class Http1Connection {
     cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused));
   }
 
-  #attemptCounted = false;
 
   /** The attempt's timer: its per-try timeout, capped by the request deadline. */
   #armAttemptTimer(): void {
@@ -491,8 +492,7 @@ export class Http1Connection {
   #onAcquired(seq: number, err: ProxyError | null, s: Socket | null, reused: boolean): void {
     if (this.#phase === P.Closed || seq !== this.#seq || !this.#attemptCounted) {
       // The attempt was abandoned (timeout, client gone): a late connection is not ours to use.
-      if (s !== null && this.#ep !== undefined && seq !== this.#seq) s.destroy();
-      else s?.destroy();
+      s?.destroy();
       return;
     }
     if (err !== null || s === null) {
