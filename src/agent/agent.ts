@@ -194,6 +194,7 @@ export class Agent {
       ? new ConsulAuthzFilter(this.consul.client, { target: cfg.service.name, cacheTtlMs: cfg.authz.consul.cache_ttl, onError: cfg.authz.consul.on_error }, this.log.child({ component: 'authz' }))
       : undefined;
     this.inbound = buildInboundFilters(cfg, consulAuthz);
+    this.metrics.sources.setPeers(this.inbound.peers); // inbound_peer_requests_total{peer}
     const inboundLimit = this.inbound.rateLimit.filter;
     if (inboundLimit) this.metrics.sources.addResilience({ direction: 'inbound', target: cfg.service.name, rateLimited: () => inboundLimit.stats.limited }); // ratelimit_rejected_total
     const inFilters = [...filtersFor('inbound', cfg.service.name), ...this.inbound.filters];

@@ -72,6 +72,12 @@ export class MetricSources {
     this.identity = s;
   }
 
+  /** Inbound request counts per caller identity (bounded; see peer-stats.ts). */
+  peers: { readonly target: string; readonly counts: ReadonlyMap<string, number> } | undefined;
+  setPeers(p: { readonly target: string; readonly counts: ReadonlyMap<string, number> } | undefined): void {
+    this.peers = p;
+  }
+
   /** A cumulative source value as the counter should show it (after /reset_counters baselines). */
   mirrored(key: string, value: number): number {
     this.#last.set(key, value);

@@ -20,6 +20,7 @@ export const labelValues = {
   reason: 'a reason of the catalogue in src/core/errors.ts, `""` when the upstream answered',
   kind: '`connections` | `pending` | `requests` | `retries`',
   endpoint: 'an endpoint `address:port` of a configured upstream (bounded by discovery; series of removed endpoints disappear)',
+  peer: 'the caller\'s verified SPIFFE ID (the first 100 distinct callers), then `other`; `none` without a client certificate',
   result: 'identity: `success` | `failure`; protocol detection: `http1` | `h2c` | `tls` | `tcp` | `opaque_port` | `closed`',
 } as const;
 
@@ -63,6 +64,8 @@ export const metricsCatalog: readonly MetricSpec[] = [
   { name: 'circuit_breaker_open', type: 'gauge', labels: [...DT, 'endpoint'], source: 'resilience stats',
     help: '1 while the endpoint\'s circuit breaker is open (0 closed or half-open)' },
   { name: 'outlier_ejections_active', type: 'gauge', labels: DT, source: 'resilience stats', help: 'Endpoints ejected by outlier detection now' },
+  { name: 'inbound_peer_requests_total', type: 'counter', labels: ['target', 'peer'], source: 'peer stats',
+    help: 'Inbound requests (and TCP connections) by caller identity; the peer label is bounded' },
   { name: 'ratelimit_rejected_total', type: 'counter', labels: DT, source: 'resilience stats', help: 'Requests refused by a rate limit (429)' },
   // --- identity ---
   { name: 'identity_cert_expiration_timestamp_seconds', type: 'gauge', labels: [], source: 'identity signals',

@@ -135,6 +135,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): MeshMetr
     }
   });
 
+  counter<'target' | 'peer'>(registry, 'inbound_peer_requests_total', (c) => {
+    c.reset();
+    const p = sources.peers;
+    if (p !== undefined) for (const [peer, n] of p.counts) c.inc({ target: p.target, peer }, sources.mirrored(`peer|${peer}`, n));
+  });
+
   // --- identity ---
   gauge(registry, 'identity_cert_expiration_timestamp_seconds', (g) => {
     g.reset();

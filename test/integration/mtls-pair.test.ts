@@ -71,3 +71,12 @@ t.test('intentions over TCP: a denied caller is closed, an allowed one echoes', 
   t.equal(await talk(deny.port), '', 'denied: closed without a byte');
   t.equal(await talk(allow.port), 'ping', 'allowed: echoed');
 });
+
+t.test('the caller identity is a bounded metric label on the inbound side', async (t) => {
+  const app = await startHttpUpstream();
+  const mesh = await startMeshPair({ appPort: app.port, mtls: true, extra: { drain_timeout: '1s' } });
+  t.teardown(async () => { await mesh.stop(); await app.close(); });
+  for (let i = 0; i < 3; i++) await (await request(`http://127.0.0.1:${mesh.port}/p`)).body.dump();
+  const metrics = await (await request(`http://127.0.0.1:${mesh.inbound.adminPort}/metrics`)).body.text();
+  t.match(metrics, 'inbound_peer_requests_total{target="api",peer="spiffe://aim.local/ns/default/dc/dc1/svc/web"} 3');
+});
