@@ -62,3 +62,40 @@ t.test('agent --discovery consul: register, discover, proxy over mTLS, deregiste
   t.equal(consul.catalog.connect('api').length, 0, 'graceful stop deregisters the sidecar');
   t.equal(consul.catalog.instances('api').length, 0, 'and the app service');
 });
+
+t.test('Consul goes down for 10 s during steady traffic: 0 failed requests (static stability)', async (t) => {
+  const consul = await startConsulTestServer();
+  const app = await startHttpUpstream();
+  const caDir = mkdtempSync(join(tmpdir(), 'aim-ca-'));
+  t.teardown(async () => { await app.close(); await consul.close(); });
+  const common = {
+    discovery: { kind: 'consul' },
+    consul: { address: `127.0.0.1:${consul.port}`, check: { interval: '500ms', ttl: '3s', deregister_critical_after: '1m', probe: { kind: 'tcp', timeout: '200ms' } } },
+    admin: { bind: '127.0.0.1:0' }, drain_timeout: '1s',
+  };
+  const apiCfg = configFromObject({ ...common, service: { name: 'api', address: `127.0.0.1:${app.port}` }, inbound: { listen: '127.0.0.1:0' } }, 'test');
+  const api = await startAgent(apiCfg, { log: silentLogger, tls: await buildAgentTls(apiCfg, { 'ca-dir': caDir }, silentLogger) });
+  const webCfg = configFromObject({ ...common, service: { name: 'web', address: '127.0.0.1:1' }, inbound: { listen: '127.0.0.1:0' },
+    upstreams: [{ name: 'api', listen: '127.0.0.1:0' }], consul: { ...common.consul, register: false } }, 'test');
+  const web = await startAgent(webCfg, { log: silentLogger, tls: await buildAgentTls(webCfg, { 'ca-dir': caDir }, silentLogger) });
+  t.teardown(async () => { await web.stop(); await api.stop(); });
+  const port = web.agent.listeners.find((l) => l.name === 'outbound:api')!.port;
+  t.ok(await until(async () => (await (await request(`http://127.0.0.1:${web.adminPort}/ready`)).body.json() as { ready: boolean }).ready), 'web ready');
+
+  let ok = 0, failed = 0, stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      try { const r = await request(`http://127.0.0.1:${port}/steady`); await r.body.dump(); if (r.statusCode === 200) ok++; else failed++; } catch { failed++; }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 500));
+  await consul.faults.down();
+  await new Promise((r) => setTimeout(r, 10_000));
+  await consul.faults.up();
+  await new Promise((r) => setTimeout(r, 500));
+  stop = true;
+  await loop;
+  t.equal(failed, 0, `0 failed requests (${ok} succeeded) while Consul was down for 10 s`);
+  t.ok(ok > 100, 'traffic kept flowing');
+});
