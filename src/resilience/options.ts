@@ -225,7 +225,8 @@ export const routeSchema = z.object({
   /** Methods this route applies to (default: all). */
   methods: z.array(z.string().min(1).transform((m) => m.toUpperCase())).optional(),
   headers: z.array(headerMatchSchema).default([]),
-  timeouts: z.object({ connect: duration.optional(), request: duration.optional(), idle: duration.optional() }).strict().optional(),
+  // Only the request timeout is per route: connect and idle belong to the upstream's pooled connections.
+  timeouts: z.object({ request: duration.optional() }).strict().optional(),
   retries: z.object({
     attempts: z.number().int().min(1).max(10).optional(),
     on: z.array(retryOn).optional(),

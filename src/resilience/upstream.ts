@@ -111,10 +111,10 @@ export function buildUpstreamResilience(set: EndpointSet, opts: ResilienceOption
     return {
       name: label,
       timeouts: {
-        connectMs: rt?.connect ?? t.connect,
+        connectMs: t.connect,
         requestMs: rt?.request ?? t.request,
         perTryMs: rr?.per_try_timeout ?? r.per_try_timeout,
-        idleMs: rt?.idle ?? t.idle,
+        idleMs: t.idle,
       },
       retry: new RetryDecider({ policy, backoff: backoffOf(rr?.backoff ?? r.backoff, rng, wallNow), state: retryState, clock }),
       fault: route?.fault !== undefined ? new FaultInjector(route.fault, rng) : undefined,
