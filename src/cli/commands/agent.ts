@@ -47,6 +47,7 @@ Identity (mTLS between agents):
   --identity KIND             local-ca (default) | files | consul | coordinator
   --ca-dir DIR                local CA directory (default certs/dev; created if missing)
   --cert FILE --key FILE --ca FILE   files written by another system (selects 'files')
+  --trust-domain DOMAIN       SPIFFE trust domain (default aim.local)
 
 Examples:
   aim-mesh agent --config config/agent.yaml
