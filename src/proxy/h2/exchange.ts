@@ -32,7 +32,7 @@ import type { RoutePolicy } from '../../resilience/upstream.ts';
 import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
 import { formatGrpcTimeout, parseGrpcTimeout } from '../../resilience/timeout/grpc-timeout.ts';
 import { ReplayBody } from '../../resilience/retry/replay-body.ts';
-import { ABORT_RESET, FaultAbortError } from '../../resilience/fault/injector.ts';
+import { FaultAbortError } from '../../resilience/fault/injector.ts';
 import { isAsyncFilter, type AsyncFilter } from '../../resilience/async-filter.ts';
 import { addFlat, downstreamHeaders, isGrpcContentType, parseH2RequestHead, upstreamRequestHeaders } from './headers.ts';
 import { grpcErrorTrailers, respondError } from './rescue.ts';
@@ -201,10 +201,10 @@ export class H2Exchange {
     const fault = this.#route?.fault;
     if (fault !== undefined) {
       // Faults run inside the retry loop, so the retry and timeout policies can absorb them.
-      const code = fault.abortCode();
-      if (code !== 0) {
+      const abort = fault.abort();
+      if (abort !== undefined) {
         this.#sent = false;
-        this.#attemptFailed(fault.abortError ?? new FaultAbortError(code === ABORT_RESET ? 503 : code, code === ABORT_RESET), code > 0 ? code : 0);
+        this.#attemptFailed(abort, abort.reset ? 0 : abort.status);
         return;
       }
       const delay = fault.delayMs();

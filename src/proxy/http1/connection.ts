@@ -37,7 +37,7 @@ import { isGrpcContentType } from '../h2/headers.ts';
 import { SendGuard, type SendGuardLimits } from './send-guard.ts';
 import type { RoutePolicy } from '../../resilience/upstream.ts';
 import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
-import { ABORT_RESET, FaultAbortError } from '../../resilience/fault/injector.ts';
+import { FaultAbortError } from '../../resilience/fault/injector.ts';
 import { isAsyncFilter, type AsyncFilter } from '../../resilience/async-filter.ts';
 
 export interface Http1Timeouts {
@@ -442,9 +442,9 @@ export class Http1Connection {
     const fault = (c.route as RoutePolicy | undefined)?.fault;
     if (fault !== undefined) {
       // Faults run inside the retry loop, so the retry and timeout policies can absorb them.
-      const code = fault.abortCode();
-      if (code !== 0) {
-        this.#attemptFailed(fault.abortError ?? new FaultAbortError(code === ABORT_RESET ? 503 : code, code === ABORT_RESET), code > 0 ? code : 0);
+      const abort = fault.abort();
+      if (abort !== undefined) {
+        this.#attemptFailed(abort, abort.reset ? 0 : abort.status);
         return;
       }
       const delay = fault.delayMs();

@@ -92,6 +92,11 @@ export class FaultInjector {
     return this.#abortCode;
   }
 
+  /** Roll the abort dice: the (preallocated) abort error when this attempt is to be aborted, else undefined. */
+  abort(): FaultAbortError | undefined {
+    return this.abortCode() === NO_ABORT ? undefined : this.#abortError;
+  }
+
   /** The (preallocated) local reply for this injector's abort, for request-level use. */
   get abortError(): FaultAbortError | undefined {
     return this.#abortError;
