@@ -11,6 +11,7 @@ import { SERVER_NAME } from '../lib/certs.ts';
 import { freePort, HOST, waitForPort } from '../lib/ports.ts';
 import type { ProcessGroup, Tracked } from '../lib/procs.ts';
 import type { TargetDef } from './types.ts';
+import { proxyPair } from './pair.ts';
 
 const GLOBAL = `global
   nbthread 1
@@ -40,33 +41,19 @@ export const haproxy: TargetDef = {
     mkdirSync(dir, { recursive: true });
     const [outPort, inPort] = [await freePort(), await freePort()];
     const c = ctx.certs;
-    const inbound = await start(ctx.procs, ctx.tools.haproxy, dir, 'haproxy-inbound', `
+    return proxyPair(ctx, { inPort, outPort }, () => start(ctx.procs, ctx.tools.haproxy, dir, 'haproxy-inbound', `
 frontend mtls_in
   bind ${HOST}:${inPort} ssl crt ${c.serverPem} ca-file ${c.caCert} verify required
   default_backend app
 backend app
   server app1 ${HOST}:${ctx.backend.port}
-`, inPort);
-    let outbound: Tracked;
-    try {
-      outbound = await start(ctx.procs, ctx.tools.haproxy, dir, 'haproxy-outbound', `
+`, inPort),
+      () => start(ctx.procs, ctx.tools.haproxy, dir, 'haproxy-outbound', `
 frontend plain_in
   bind ${HOST}:${outPort}
   default_backend mesh
 backend mesh
   server peer1 ${HOST}:${inPort} ssl crt ${c.clientPem} ca-file ${c.caCert} verify required sni str(${SERVER_NAME}) verifyhost ${SERVER_NAME}
-`, outPort);
-    } catch (e) {
-      await ctx.procs.stop(inbound);
-      throw e;
-    }
-    return {
-      origin: `http://${HOST}:${outPort}`,
-      roles: () => ({ outbound: outbound.pids(), inbound: inbound.pids(), backend: ctx.backend.pids() }),
-      tlsHop: { host: HOST, port: inPort, servername: SERVER_NAME, caFile: c.caCert, certFile: c.clientCert, keyFile: c.clientKey, path: '/small' },
-      async stop() {
-        await Promise.all([ctx.procs.stop(outbound), ctx.procs.stop(inbound)]);
-      },
-    };
+`, outPort));
   },
 };

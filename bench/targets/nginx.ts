@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { SERVER_NAME } from '../lib/certs.ts';
 import { startNginx } from '../lib/nginx.ts';
 import { freePort, HOST } from '../lib/ports.ts';
-import type { Tracked } from '../lib/procs.ts';
 import type { TargetDef } from './types.ts';
+import { proxyPair } from './pair.ts';
 
 const PROXY = `
       proxy_http_version 1.1;
@@ -23,7 +23,7 @@ export const nginx: TargetDef = {
   async start(ctx) {
     const [outPort, inPort] = [await freePort(), await freePort()];
     const c = ctx.certs;
-    const inbound = await startNginx(ctx.procs, ctx.tools.nginx, 'nginx-inbound', join(ctx.dir, 'nginx-inbound'), `
+    return proxyPair(ctx, { inPort, outPort }, () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-inbound', join(ctx.dir, 'nginx-inbound'), `
   upstream app { server ${HOST}:${ctx.backend.port}; keepalive 128; keepalive_requests 10000000; }
   server {
     listen ${HOST}:${inPort} ssl backlog=4096;
@@ -36,10 +36,8 @@ export const nginx: TargetDef = {
     location / {
       proxy_pass http://app;${PROXY}
     }
-  }`, inPort);
-    let outbound: Tracked;
-    try {
-      outbound = await startNginx(ctx.procs, ctx.tools.nginx, 'nginx-outbound', join(ctx.dir, 'nginx-outbound'), `
+  }`, inPort),
+      () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-outbound', join(ctx.dir, 'nginx-outbound'), `
   upstream mesh { server ${HOST}:${inPort}; keepalive 128; keepalive_requests 10000000; }
   server {
     listen ${HOST}:${outPort} backlog=4096;
@@ -55,18 +53,6 @@ export const nginx: TargetDef = {
       proxy_ssl_server_name on;
       proxy_ssl_session_reuse on;
     }
-  }`, outPort);
-    } catch (e) {
-      await ctx.procs.stop(inbound);
-      throw e;
-    }
-    return {
-      origin: `http://${HOST}:${outPort}`,
-      roles: () => ({ outbound: outbound.pids(), inbound: inbound.pids(), backend: ctx.backend.pids() }),
-      tlsHop: { host: HOST, port: inPort, servername: SERVER_NAME, caFile: c.caCert, certFile: c.clientCert, keyFile: c.clientKey, path: '/small' },
-      async stop() {
-        await Promise.all([ctx.procs.stop(outbound), ctx.procs.stop(inbound)]);
-      },
-    };
+  }`, outPort));
   },
 };
