@@ -48,7 +48,9 @@ import type { MeshMetrics } from '../telemetry/metrics.ts';
 import type { Logger } from '../telemetry/log.ts';
 import { assertOriginalDstAvailable, originalDst, type OriginalDst } from '../transparent/original-dst.ts';
 import { resolveCaptured, type CaptureDecision } from '../transparent/capture.ts';
-import { feedCaptureIndex } from '../transparent/index-feed.ts';
+import { feedCaptureIndex, type CatalogFeed } from '../transparent/index-feed.ts';
+import type { ConsulClient } from '../discovery/consul/client.ts';
+import type { ConsulCatalogFeed } from '../transparent/consul-catalog-feed.ts';
 import { LoopGuard, type Guarded } from '../transparent/loop-guard.ts';
 import { readHost } from '../transparent/host-peek.ts';
 import { pipeBoth } from '../transparent/passthrough.ts';
@@ -61,6 +63,8 @@ export interface CaptureHost {
   readonly log: Logger;
   readonly metrics: MeshMetrics;
   readonly resolver: Resolver | undefined;
+  /** Consul's client, when discovery is Consul: the capture index then maps the whole catalog. */
+  readonly consul?: { readonly client: ConsulClient } | undefined;
 }
 
 export interface CaptureWiring {
@@ -93,8 +97,14 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
   if (resolver === undefined) throw new Error('transparent mode needs discovery (no resolver)');
   const stats = new CaptureStats(host.metrics.registry);
 
-  // The index is rebuilt on every registry (or watched-set) update; each connection reads the latest.
-  const indexFeed = feedCaptureIndex(resolver, cfg.upstreams.map((u) => u.name), t.policy, w.signal, log);
+  // The index is rebuilt on every registry (or catalog, or watched-set) update; each connection reads the latest.
+  // With Consul, a catalog-wide watch maps every mesh service (loaded only then: it costs memory).
+  let catalog: ConsulCatalogFeed | undefined;
+  if (cfg.discovery.kind === 'consul' && host.consul !== undefined) {
+    const { consulCatalogFeed } = await import('../transparent/consul-catalog-feed.ts');
+    catalog = consulCatalogFeed(host.consul.client, cfg.consul, { maxWatches: t.catalog_watches, signal: w.signal, log });
+  }
+  const indexFeed = feedCaptureIndex(resolver, cfg.upstreams.map((u) => u.name), t.policy, w.signal, log, catalog satisfies CatalogFeed | undefined);
 
   // === clusters, one pair per service, created on first use ===
   const guard = new LoopGuard();
@@ -250,6 +260,7 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
         port: listener.port, policy: t.policy, counts: { ...stats.counts }, recent_non_mesh: [...stats.recent], conflicts: index.conflicts,
         index: { virtual_ips: index.vips.size, endpoints: index.endpoints.size, addresses: index.addresses.size, hosts: index.hosts.size },
         clusters: [...clusters.keys()],
+        ...(catalog === undefined ? {} : { consul_catalog: catalog.status() }),
       };
     },
     close: () => { for (const c of clusters.values()) { c.http.pool.close(); c.tcp.pool.close(); } },

@@ -80,6 +80,12 @@ export const transparentSchema = z.object({
   outbound_port: port.default(15001),
   /** Destinations that are not mesh services: passthrough (dial them directly, counted) or block (close, logged). */
   policy: z.enum(['passthrough', 'block']).default('passthrough'),
+  /**
+   * Consul discovery: how many services of the catalog get a blocking query of their own
+   * (the rest are re-read when the catalog changes). Bounded because Consul limits
+   * connections per client (http_max_conns_per_client, 200 by default).
+   */
+  catalog_watches: z.number().int().min(0).max(1000).default(32),
 }).strict();
 
 export const upstreamSchema = z.object({

@@ -3,10 +3,14 @@
  * and host names the outbound capture listener maps to the mesh.
  *
  * The static registry lists every service: the index is rebuilt from it at
- * start and after each accepted reload (StaticResolver.onRegistry). Other
- * discovery kinds (Consul) answer per service and list no catalog here, so
- * only the configured upstreams are watched and indexed; other Consul
- * services are not recognised by address (a catalog watch would be needed).
+ * start and after each accepted reload (StaticResolver.onRegistry). With
+ * Consul, a catalog feed (consul-catalog-feed.ts: a blocking watch on
+ * /v1/catalog/services plus bounded per-service reads) lists every service
+ * with its addresses and virtual IPs; the configured upstreams are watched
+ * too, so an upstream the catalog does not show (another datacenter) is
+ * still mapped. Without a catalog feed only the upstreams are mapped.
+ * Each rebuild costs O(mesh size), off the connection path; a connection
+ * then costs a few Map lookups (capture.ts).
  */
 import type { EndpointSetUpdate, Resolver } from '../discovery/types.ts';
 import type { Registry } from '../discovery/static/registry-file.ts';
@@ -29,11 +33,16 @@ export function servicesOfRegistry(r: Registry): CaptureService[] {
   });
 }
 
+/** Every service of a catalog (Consul's), pushed whole after each change. */
+export interface CatalogFeed {
+  subscribe(fn: (services: readonly CaptureService[]) => void): void;
+}
+
 /**
  * Build the index now and rebuild it on every update; `current()` is the
  * latest. Watches end when `signal` aborts.
  */
-export function feedCaptureIndex(resolver: Resolver, upstreams: readonly string[], policy: CapturePolicy, signal: AbortSignal, log: Logger): { current(): CaptureIndex } {
+export function feedCaptureIndex(resolver: Resolver, upstreams: readonly string[], policy: CapturePolicy, signal: AbortSignal, log: Logger, catalog?: CatalogFeed): { current(): CaptureIndex } {
   let index = buildCaptureIndex([], { policy });
   const rebuild = (services: CaptureService[]): void => {
     index = buildCaptureIndex(services, { policy });
@@ -43,11 +52,17 @@ export function feedCaptureIndex(resolver: Resolver, upstreams: readonly string[
     rebuild(servicesOfRegistry(resolver.registry));
     resolver.onRegistry((r) => rebuild(servicesOfRegistry(r)));
   } else {
-    log.warn({ discovery: resolver.kind, services: upstreams }, 'transparent: only configured upstreams are matched by address (this discovery kind lists no catalog)');
+    if (catalog === undefined) log.warn({ discovery: resolver.kind, services: upstreams }, 'transparent: only configured upstreams are matched by address (no catalog feed)');
     const sets = new Map<string, EndpointSetUpdate>();
+    let listed: readonly CaptureService[] = [];
+    const rebuildAll = (): void => {
+      const known = new Set(listed.map((s) => s.name));
+      rebuild([...listed, ...captureServicesFromSets([...sets.values()].filter((u) => !known.has(u.service)))]);
+    };
+    catalog?.subscribe((services) => { listed = services; rebuildAll(); });
     for (const name of upstreams) {
       void (async () => {
-        for await (const s of resolver.watch(name, signal)) { sets.set(name, s); rebuild(captureServicesFromSets(sets.values())); }
+        for await (const s of resolver.watch(name, signal)) { sets.set(name, s); rebuildAll(); }
       })().catch((err: Error) => { if (!signal.aborted) log.error({ upstream: name, err: err.message }, 'transparent: watch ended'); });
     }
   }

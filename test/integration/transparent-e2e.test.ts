@@ -319,8 +319,8 @@ t.test('agent --transparent without the addon says what is needed; the flags map
   const flags = ['--service', 'web', '--service-addr', '127.0.0.1:1', '--listen', '127.0.0.1:0', '--admin-bind', '127.0.0.1:0',
     '--registry', registry, '--no-mtls', '--transparent', '--outbound-port', '15099', '--transparent-policy', 'block'];
   const cfg = configFromArgv(flags);
-  t.same(cfg.transparent, { enabled: true, outbound_port: 15099, policy: 'block' });
-  t.same(configFromArgv(flags.slice(0, -5)).transparent, { enabled: false, outbound_port: 15001, policy: 'passthrough' }, 'the defaults');
+  t.same(cfg.transparent, { enabled: true, outbound_port: 15099, policy: 'block', catalog_watches: 32 });
+  t.same(configFromArgv(flags.slice(0, -5)).transparent, { enabled: false, outbound_port: 15001, policy: 'passthrough', catalog_watches: 32 }, 'the defaults');
   const run = spawnSync(process.execPath, [CLI, 'agent', ...flags], { encoding: 'utf8', env: { ...process.env, AIM_MESH_ORIGDST_ADDON: join(dir, 'missing.node') }, timeout: 20_000 });
   t.equal(run.status, 1, 'the agent does not start');
   t.match(run.stderr, /transparent mode needs the orig-dst addon: run npm run build:native/, 'and names the command that builds the addon');

@@ -23,8 +23,8 @@ export class ConsulCluster {
   /** Consul's `connect.default_intention_policy`-like switch; undefined = follow the ACL default. */
   defaultIntentionPolicy: 'allow' | 'deny' | undefined;
 
-  constructor(opts: { datacenter?: string; ca?: Partial<CaSettings> } = {}) {
-    this.store = new ConsulStore(opts.datacenter ?? 'dc1');
+  constructor(opts: { datacenter?: string; ca?: Partial<CaSettings>; virtualIps?: boolean } = {}) {
+    this.store = new ConsulStore(opts.datacenter ?? 'dc1', { virtualIps: opts.virtualIps ?? true });
     this.ca = new ConnectCa(this.store, { leafTtlMs: 72 * 3_600_000, ...opts.ca });
     this.intentions = new IntentionStore(this.store);
     this.sessions = new SessionStore(this.store);

@@ -38,6 +38,7 @@ const worst = (checks: CheckRecord[]): CheckStatus =>
 export async function startConsulTestServer(opts: ConsulTestServerOptions = {}): Promise<ConsulTestServer> {
   const cluster = opts.cluster ?? new ConsulCluster({
     datacenter: opts.datacenter ?? 'dc1',
+    virtualIps: opts.virtualIps ?? true,
     ca: {
       leafTtlMs: opts.leafTtlMs ?? 72 * 3_600_000,
       ...(opts.clusterId !== undefined ? { clusterId: opts.clusterId } : {}),
@@ -82,7 +83,7 @@ export async function startConsulTestServer(opts: ConsulTestServerOptions = {}):
   const server: Server = createServer((q, s) => { void handle(q, s); });
   server.keepAliveTimeout = 30_000;
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
-  const host = '127.0.0.1';
+  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, host, resolve));
   const port = (server.address() as { port: number }).port;
   let listening = true;
@@ -162,7 +163,8 @@ export async function startConsulTestServer(opts: ConsulTestServerOptions = {}):
       },
       instances: (name) => view(store.serviceInstances(name)),
       connect: (name) => view(store.connectInstances(name)),
-      register(e) {
+      virtualIp: (name) => store.virtualIps.get(name),
+      register: (e) => store.transaction(() => {
         store.upsertNode({ ID: '', Node: e.node, Address: e.address, Datacenter: store.datacenter, TaggedAddresses: { lan: e.address, wan: e.address }, Meta: {} });
         if (e.service) {
           const s = e.service;
@@ -181,7 +183,7 @@ export async function startConsulTestServer(opts: ConsulTestServerOptions = {}):
             Interval: '', Timeout: '', ExposedPort: 0, Definition: {},
           });
         }
-      },
+      }),
       deregister(node, serviceId) {
         if (serviceId) store.deleteService(node, serviceId);
         else store.deleteNode(node);

@@ -21,6 +21,10 @@ export interface ConsulTestServerOptions {
   nodeMeta?: Record<string, string>;
   /** Listen port (default 0 = any free port). */
   port?: number;
+  /** Listen address (default 127.0.0.1), e.g. a network namespace's address for agents in other namespaces. */
+  host?: string;
+  /** Service virtual IPs (`consul-virtual` tagged addresses), as Consul 1.11+ assigns them; false = older servers. Default true. */
+  virtualIps?: boolean;
   acl?: { defaultPolicy?: 'allow' | 'deny'; tokens?: AclTokenSpec[]; agentToken?: string };
   jitter?: boolean;
   maxWaitMs?: number;
@@ -78,6 +82,8 @@ export interface ConsulTestServer {
     services(): Record<string, string[]>;
     instances(name: string): InstanceView[];
     connect(name: string): InstanceView[];
+    /** The service's virtual IP (240.0.0.0/4), as `<name>.virtual.consul` would answer; undefined when it has none. */
+    virtualIp(name: string): string | undefined;
     /** PUT /v1/catalog/register semantics, for instances on nodes with no agent. */
     register(entry: { node: string; address: string; service?: Partial<ServiceRecord> & { Service: string }; checks?: Array<{ CheckID: string; Name?: string; Status: CheckStatus; ServiceID?: string; Output?: string }> }): void;
     deregister(node: string, serviceId?: string): void;

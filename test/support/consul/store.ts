@@ -11,8 +11,11 @@
  * native instances of, a service). A blocking query's index is the max of the
  * keys it reads, never below 1. Several test agents (HTTP servers) may share
  * one store, as Consul client agents share the servers' catalog.
+ * Connect-capable instances get their service's virtual IP as the
+ * `consul-virtual` tagged address (virtual-ips.ts).
  */
 import type { CatalogNode, CheckRecord, KvEntry, ServiceRecord } from './types.ts';
+import { VIRTUAL_IP_TAG, VirtualIpTable } from './virtual-ips.ts';
 
 export type ChangeListener = () => void;
 
@@ -28,9 +31,13 @@ export class ConsulStore {
   /** node name → check ID → check */
   readonly checks = new Map<string, Map<string, CheckRecord>>();
   readonly kv = new Map<string, KvEntry>();
+  /** Service virtual IPs (virtual-ips.ts); off = servers older than 1.11 (no `consul-virtual` tagged addresses). */
+  readonly virtualIps = new VirtualIpTable();
+  readonly virtualIpsEnabled: boolean;
 
-  constructor(datacenter = 'dc1') {
+  constructor(datacenter = 'dc1', opts: { virtualIps?: boolean } = {}) {
     this.datacenter = datacenter;
+    this.virtualIpsEnabled = opts.virtualIps ?? true;
   }
 
   get index(): number { return this.#index; }
@@ -48,11 +55,29 @@ export class ConsulStore {
 
   /** Run one write: takes the next index, stamps `keys`, notifies blocked queries. Returns the index. */
   write(keys: Iterable<string>, fn: (index: number) => void): number {
-    const idx = ++this.#index;
+    const b = this.#txn;
+    const idx = b === undefined ? ++this.#index : (b.index ||= ++this.#index);
     fn(idx);
     for (const k of keys) this.#keys.set(k, idx);
-    this.notify();
+    if (b === undefined) this.notify();
     return idx;
+  }
+
+  #txn: { index: number } | undefined;
+  /**
+   * Several writes as one raft entry (PUT /v1/catalog/register: node, service
+   * and checks): they share one index and blocked queries wake once, after all of them.
+   */
+  transaction<T>(fn: () => T): T {
+    if (this.#txn !== undefined) return fn();
+    const b = { index: 0 };
+    this.#txn = b;
+    try {
+      return fn();
+    } finally {
+      this.#txn = undefined;
+      if (b.index !== 0) this.notify();
+    }
   }
 
   onChange(l: ChangeListener): () => void {
@@ -117,14 +142,36 @@ export class ConsulStore {
 
   deleteNode(node: string): void {
     if (!this.nodes.has(node)) return;
+    const names = [...(this.services.get(node)?.values() ?? [])].map((s) => s.Service);
     this.write([...this.nodeKeys(node), 'checks', 'services'], () => {
       this.nodes.delete(node);
       this.services.delete(node);
       this.checks.delete(node);
+      for (const n of names) this.#freeVirtualIp(n);
     });
   }
 
-  upsertService(s: Omit<ServiceRecord, 'CreateIndex' | 'ModifyIndex'>): void {
+  /**
+   * Consul's ensureServiceTxn: a connect-proxy (for its destination) or a
+   * Connect-native instance (for itself) gets the service's virtual IP as the
+   * `consul-virtual` tagged address, with the instance's own port.
+   */
+  #withVirtualIp(s: Omit<ServiceRecord, 'CreateIndex' | 'ModifyIndex'>): Omit<ServiceRecord, 'CreateIndex' | 'ModifyIndex'> {
+    if (!this.virtualIpsEnabled) return s;
+    const dest = s.Kind === 'connect-proxy' ? s.Proxy?.['DestinationServiceName'] : s.Connect?.Native ? s.Service : undefined;
+    if (typeof dest !== 'string' || dest === '') return s;
+    const vip = this.virtualIps.assign(dest);
+    return { ...s, TaggedAddresses: { ...s.TaggedAddresses, [VIRTUAL_IP_TAG]: { address: vip, port: s.Port } } };
+  }
+
+  /** Consul's freeServiceVirtualIP: once no instance named `service` is left, its VIP goes back to the pool. */
+  #freeVirtualIp(service: string): void {
+    for (const m of this.services.values()) for (const x of m.values()) if (x.Service === service) return;
+    this.virtualIps.free(service);
+  }
+
+  upsertService(input: Omit<ServiceRecord, 'CreateIndex' | 'ModifyIndex'>): void {
+    const s = this.#withVirtualIp(input);
     const m = this.services.get(s.Node) ?? new Map<string, ServiceRecord>();
     this.services.set(s.Node, m);
     const old = m.get(s.ID);
@@ -152,6 +199,7 @@ export class ConsulStore {
       this.services.get(node)!.delete(id);
       const cm = this.checks.get(node);
       for (const [cid, c] of cm ?? []) if (c.ServiceID === id) cm!.delete(cid);
+      this.#freeVirtualIp(s.Service);
     });
     return true;
   }

@@ -74,61 +74,64 @@ async function register(req: Req, ctx: Ctx) {
   const body = await req.json();
   if (body === undefined) throw badRequest('Request decode failed: EOF');
   const { store } = ctx.cluster;
-  const nodeName = String(field(body, 'Node') ?? '');
-  if (nodeName === '') throw badRequest('Must provide node');
-  const address = String(field(body, 'Address') ?? '');
-  const skip = field(body, 'SkipNodeUpdate') === true;
-  if (address === '' && !skip) throw badRequest('Must provide address if SkipNodeUpdate is not set');
-  const a = authz(req, ctx);
-  a.require('node', nodeName, 'write');
-  const existing = store.nodes.get(nodeName);
-  if (!skip || !existing) {
-    const tagged = field(body, 'TaggedAddresses') as Record<string, string> | undefined;
-    store.upsertNode({
-      ID: String(field(body, 'ID') ?? existing?.ID ?? ''), Node: nodeName, Address: address || existing?.Address || '',
-      Datacenter: store.datacenter, TaggedAddresses: tagged ?? { lan: address, wan: address },
-      Meta: (field(body, 'NodeMeta') as Record<string, string> | undefined) ?? {},
-    });
-  }
-  const svc = field(body, 'Service') as Record<string, unknown> | undefined;
-  let svcRec: Omit<ServiceRecord, 'CreateIndex' | 'ModifyIndex'> | undefined;
-  if (svc) {
-    const name = String(field(svc, 'Service') ?? '');
-    if (name === '') throw badRequest('Must provide service name (Service.Service) when registering a service');
-    a.require('service', name, 'write');
-    const w = field(svc, 'Weights') as Record<string, number> | undefined;
-    const kind = String(field(svc, 'Kind') ?? '');
-    const tags = field(svc, 'Tags');
-    svcRec = {
-      Node: nodeName, Kind: kind, ID: String(field(svc, 'ID') || name), Service: name,
-      Tags: Array.isArray(tags) ? tags.map(String) : null, Address: String(field(svc, 'Address') ?? ''),
-      TaggedAddresses: field(svc, 'TaggedAddresses') as ServiceRecord['TaggedAddresses'],
-      Meta: (field(svc, 'Meta') as Record<string, string> | undefined) ?? null, Port: Number(field(svc, 'Port') ?? 0),
-      SocketPath: String(field(svc, 'SocketPath') ?? ''),
-      Weights: w ? { Passing: Number(field(w, 'Passing') ?? 1), Warning: Number(field(w, 'Warning') ?? 1) } : { Passing: 1, Warning: 1 },
-      EnableTagOverride: field(svc, 'EnableTagOverride') === true,
-      Proxy: kind === 'connect-proxy' ? (field(svc, 'Proxy') as Record<string, unknown>) : undefined,
-      Connect: field(field(svc, 'Connect'), 'Native') === true ? { Native: true } : undefined,
-    };
-    store.upsertService(svcRec);
-  }
-  const checks: unknown[] = [];
-  if (field(body, 'Check')) checks.push(field(body, 'Check'));
-  const many = field(body, 'Checks');
-  if (Array.isArray(many)) checks.push(...many);
-  for (const c of checks) {
-    const status = String(field(c, 'Status') || 'critical');
-    if (!CHECK_STATUSES.includes(status)) throw badRequest(`Invalid check status: '${status}'`);
-    const serviceId = String(field(c, 'ServiceID') ?? '');
-    const s = serviceId ? store.services.get(nodeName)?.get(serviceId) : undefined;
-    store.upsertCheck({
-      Node: nodeName, CheckID: String(field(c, 'CheckID') ?? field(c, 'Name') ?? ''), Name: String(field(c, 'Name') ?? ''),
-      Status: status as CheckStatus, Notes: String(field(c, 'Notes') ?? ''), Output: String(field(c, 'Output') ?? ''),
-      ServiceID: serviceId, ServiceName: s?.Service ?? '', ServiceTags: [...(s?.Tags ?? [])], Type: '', Interval: '',
-      Timeout: '', ExposedPort: 0, Definition: {},
-    });
-  }
-  return { body: true };
+  // One raft entry: node, service and checks share an index, and blocked queries wake once.
+  return store.transaction(() => {
+    const nodeName = String(field(body, 'Node') ?? '');
+    if (nodeName === '') throw badRequest('Must provide node');
+    const address = String(field(body, 'Address') ?? '');
+    const skip = field(body, 'SkipNodeUpdate') === true;
+    if (address === '' && !skip) throw badRequest('Must provide address if SkipNodeUpdate is not set');
+    const a = authz(req, ctx);
+    a.require('node', nodeName, 'write');
+    const existing = store.nodes.get(nodeName);
+    if (!skip || !existing) {
+      const tagged = field(body, 'TaggedAddresses') as Record<string, string> | undefined;
+      store.upsertNode({
+        ID: String(field(body, 'ID') ?? existing?.ID ?? ''), Node: nodeName, Address: address || existing?.Address || '',
+        Datacenter: store.datacenter, TaggedAddresses: tagged ?? { lan: address, wan: address },
+        Meta: (field(body, 'NodeMeta') as Record<string, string> | undefined) ?? {},
+      });
+    }
+    const svc = field(body, 'Service') as Record<string, unknown> | undefined;
+    let svcRec: Omit<ServiceRecord, 'CreateIndex' | 'ModifyIndex'> | undefined;
+    if (svc) {
+      const name = String(field(svc, 'Service') ?? '');
+      if (name === '') throw badRequest('Must provide service name (Service.Service) when registering a service');
+      a.require('service', name, 'write');
+      const w = field(svc, 'Weights') as Record<string, number> | undefined;
+      const kind = String(field(svc, 'Kind') ?? '');
+      const tags = field(svc, 'Tags');
+      svcRec = {
+        Node: nodeName, Kind: kind, ID: String(field(svc, 'ID') || name), Service: name,
+        Tags: Array.isArray(tags) ? tags.map(String) : null, Address: String(field(svc, 'Address') ?? ''),
+        TaggedAddresses: field(svc, 'TaggedAddresses') as ServiceRecord['TaggedAddresses'],
+        Meta: (field(svc, 'Meta') as Record<string, string> | undefined) ?? null, Port: Number(field(svc, 'Port') ?? 0),
+        SocketPath: String(field(svc, 'SocketPath') ?? ''),
+        Weights: w ? { Passing: Number(field(w, 'Passing') ?? 1), Warning: Number(field(w, 'Warning') ?? 1) } : { Passing: 1, Warning: 1 },
+        EnableTagOverride: field(svc, 'EnableTagOverride') === true,
+        Proxy: kind === 'connect-proxy' ? (field(svc, 'Proxy') as Record<string, unknown>) : undefined,
+        Connect: field(field(svc, 'Connect'), 'Native') === true ? { Native: true } : undefined,
+      };
+      store.upsertService(svcRec);
+    }
+    const checks: unknown[] = [];
+    if (field(body, 'Check')) checks.push(field(body, 'Check'));
+    const many = field(body, 'Checks');
+    if (Array.isArray(many)) checks.push(...many);
+    for (const c of checks) {
+      const status = String(field(c, 'Status') || 'critical');
+      if (!CHECK_STATUSES.includes(status)) throw badRequest(`Invalid check status: '${status}'`);
+      const serviceId = String(field(c, 'ServiceID') ?? '');
+      const s = serviceId ? store.services.get(nodeName)?.get(serviceId) : undefined;
+      store.upsertCheck({
+        Node: nodeName, CheckID: String(field(c, 'CheckID') ?? field(c, 'Name') ?? ''), Name: String(field(c, 'Name') ?? ''),
+        Status: status as CheckStatus, Notes: String(field(c, 'Notes') ?? ''), Output: String(field(c, 'Output') ?? ''),
+        ServiceID: serviceId, ServiceName: s?.Service ?? '', ServiceTags: [...(s?.Tags ?? [])], Type: '', Interval: '',
+        Timeout: '', ExposedPort: 0, Definition: {},
+      });
+    }
+    return { body: true };
+  });
 }
 
 async function deregister(req: Req, ctx: Ctx) {

@@ -1,0 +1,302 @@
+/**
+ * Every service in the Consul catalog, with its instances' addresses and its
+ * virtual IP: what transparent mode needs to recognise a captured connection
+ * to any Consul service, not only the configured upstreams.
+ *
+ * State machine:
+ *   listing   one blocking query on /v1/catalog/services (X-Consul-Index),
+ *             always open. New names get a state; gone names are dropped.
+ *   watched   up to `maxWatches` names hold a blocking query of their own on
+ *             /v1/catalog/service/:name: their changes arrive as they happen.
+ *   swept     names beyond that hold no query. The listing's index moves on
+ *             every instance change anywhere in the catalog, so each move
+ *             triggers a sweep: one non-blocking read per swept name,
+ *             `sweepConcurrency` at a time; moves during a sweep coalesce
+ *             into one more sweep. A gone watched name frees its slot for a
+ *             swept one.
+ * So a mesh of N services holds min(N, maxWatches) + 1 requests open to the
+ * local agent (Consul limits a client to http_max_conns_per_client, 200 by
+ * default), and memory is the parsed instances only.
+ *
+ * Static stability, as ServiceWatch: errors, timeouts and garbage never
+ * change what is known (the watch retries with backoff); an empty listing
+ * right after the index went backwards is held until Consul confirms it.
+ * Consumers get the whole view from `onChange`, coalesced (`coalesceMs`).
+ * Consul's own service (`consul`, the servers) is never a mesh destination
+ * and is not read.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../telemetry/log.ts';
+import { Backoff } from '../../control/backoff.ts';
+import type { ConsulClient } from './client.ts';
+import { ConsulApiError } from './errors.ts';
+import { GarbageError } from './health-entries.ts';
+import { QueryPacer } from './query-pacer.ts';
+import { catalogFingerprint, catalogService, catalogServices, parseCatalogService, parseServiceNames, type CatalogInstance } from './catalog-queries.ts';
+
+export interface CatalogWatchOptions {
+  readonly client: ConsulClient;
+  readonly datacenter?: string | undefined;
+  readonly waitMs: number;
+  readonly minQueryIntervalMs: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  /** Per-service blocking queries open at once; the other services are swept. */
+  readonly maxWatches: number;
+  /** Non-blocking reads in flight during a sweep (default 4). */
+  readonly sweepConcurrency?: number;
+  /** Changes within this long reach `onChange` as one view (default 50 ms). */
+  readonly coalesceMs?: number;
+  readonly log: Logger;
+  readonly random?: () => number;
+}
+
+export type CatalogView = ReadonlyMap<string, readonly CatalogInstance[]>;
+
+export interface CatalogWatchStatus {
+  /** The listing answered and every name was read at least once. */
+  readonly synced: boolean;
+  readonly lastError: string | undefined;
+  readonly services: number;
+  readonly watched: number;
+  readonly swept: number;
+  readonly sweeps: number;
+  readonly queries: number;
+}
+
+interface NameState {
+  readonly name: string;
+  instances: readonly CatalogInstance[] | undefined;
+  print: string;
+  /** Set while the name holds a blocking query of its own. */
+  watch: AbortController | undefined;
+}
+
+const SKIP = new Set(['consul']);
+
+export class CatalogWatch {
+  readonly #o: CatalogWatchOptions;
+  readonly #abort = new AbortController();
+  readonly #names = new Map<string, NameState>();
+  readonly #listeners = new Set<(view: CatalogView) => void>();
+  #listed = false;
+  #listIndex = 0;
+  #holdingEmpty = false;
+  #lastError: string | undefined;
+  #queries = 0;
+  #sweeps = 0;
+  #sweeping = false;
+  #sweepAgain = false;
+  #emitTimer: NodeJS.Timeout | undefined;
+  #warnedAcl = false;
+
+  constructor(o: CatalogWatchOptions) {
+    if (!(o.maxWatches >= 0)) throw new RangeError('catalog watch: maxWatches must be >= 0');
+    this.#o = o;
+  }
+
+  start(): void { void this.#listLoop(); }
+
+  stop(): void {
+    this.#abort.abort();
+    clearTimeout(this.#emitTimer);
+    for (const s of this.#names.values()) s.watch?.abort();
+  }
+
+  /** Called with the whole view after changes (names never read yet are left out). Returns an unsubscribe. */
+  onChange(fn: (view: CatalogView) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  get view(): CatalogView {
+    const out = new Map<string, readonly CatalogInstance[]>();
+    for (const s of this.#names.values()) if (s.instances !== undefined) out.set(s.name, s.instances);
+    return out;
+  }
+
+  status(): CatalogWatchStatus {
+    let watched = 0;
+    let read = 0;
+    for (const s of this.#names.values()) { if (s.watch) watched++; if (s.instances !== undefined) read++; }
+    return {
+      synced: this.#listed && read === this.#names.size, lastError: this.#lastError, services: this.#names.size,
+      watched, swept: this.#names.size - watched, sweeps: this.#sweeps, queries: this.#queries,
+    };
+  }
+
+  // === the listing ===
+
+  async #listLoop(): Promise<void> {
+    const o = this.#o;
+    const signal = this.#abort.signal;
+    const pacer = new QueryPacer({ minIntervalMs: o.minQueryIntervalMs, waitMs: o.waitMs, backoffInitialMs: o.backoffInitialMs, backoffMaxMs: o.backoffMaxMs }, o.random);
+    while (!signal.aborted) {
+      const started = Date.now();
+      const sent = pacer.index;
+      let delay: number;
+      try {
+        this.#queries++;
+        const ans = await catalogServices(o.client, { index: sent, waitMs: o.waitMs, datacenter: o.datacenter, signal });
+        if (ans.index === undefined) throw new GarbageError('catalog/services: no X-Consul-Index header');
+        const names = parseServiceNames(ans.body).filter((n) => !SKIP.has(n));
+        if (ans.filtered && !this.#warnedAcl) {
+          this.#warnedAcl = true;
+          o.log.warn({ reason: 'acl_filtered' }, "consul hid some services from our token (X-Consul-Results-Filtered-By-Acls): transparent mode cannot recognise them; grant service_prefix \"\" { policy = \"read\" }");
+        }
+        const reset = pacer.observe(ans.index);
+        const moved = ans.index !== this.#listIndex;
+        this.#listIndex = ans.index;
+        const changed = this.#applyNames(names, reset, sent > 0);
+        if (this.#lastError !== undefined && !this.#holdingEmpty) o.log.info({ services: this.#names.size }, 'consul catalog watch recovered');
+        if (!this.#holdingEmpty) this.#lastError = undefined;
+        if (moved || changed) this.#sweep();
+        delay = pacer.delay(sent, reset, moved || changed, Date.now() - started);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#failed('catalog/services', err);
+        delay = pacer.onError();
+      }
+      await this.#pause(Math.max(0, started + delay - Date.now()), signal);
+    }
+  }
+
+  /** Apply a well-formed listing; true when the set of names changed. */
+  #applyNames(names: string[], reset: boolean, blocking: boolean): boolean {
+    if (names.length === 0 && this.#names.size > 0 && (reset || (this.#holdingEmpty && !blocking))) {
+      if (!this.#holdingEmpty) this.#o.log.warn({ keeping: this.#names.size }, 'consul index went backwards and the catalog is empty; keeping the last known services until Consul confirms');
+      this.#holdingEmpty = true;
+      this.#lastError = 'index went backwards with an empty catalog; holding the last known services until confirmed';
+      return false;
+    }
+    this.#holdingEmpty = false;
+    this.#listed = true;
+    const now = new Set(names);
+    let changed = false;
+    for (const [n, s] of this.#names) {
+      if (now.has(n)) continue;
+      s.watch?.abort();
+      this.#names.delete(n);
+      changed = true;
+    }
+    for (const n of names) {
+      if (this.#names.has(n)) continue;
+      this.#names.set(n, { name: n, instances: undefined, print: '', watch: undefined });
+      changed = true;
+    }
+    if (changed) { this.#assignWatches(); this.#emitSoon(); }
+    return changed;
+  }
+
+  /** Give free watch slots to swept names. */
+  #assignWatches(): void {
+    let watched = 0;
+    for (const s of this.#names.values()) if (s.watch) watched++;
+    for (const s of this.#names.values()) {
+      if (watched >= this.#o.maxWatches) return;
+      if (s.watch) continue;
+      s.watch = new AbortController();
+      watched++;
+      void this.#detailLoop(s, AbortSignal.any([this.#abort.signal, s.watch.signal]));
+    }
+  }
+
+  // === one name ===
+
+  async #detailLoop(s: NameState, signal: AbortSignal): Promise<void> {
+    const o = this.#o;
+    const pacer = new QueryPacer({ minIntervalMs: o.minQueryIntervalMs, waitMs: o.waitMs, backoffInitialMs: o.backoffInitialMs, backoffMaxMs: o.backoffMaxMs }, o.random);
+    while (!signal.aborted) {
+      const started = Date.now();
+      const sent = pacer.index;
+      let delay: number;
+      try {
+        const list = await this.#read(s.name, sent, signal);
+        const reset = pacer.observe(list.index);
+        const changed = reset && list.instances.length === 0 && s.instances?.length ? false : this.#set(s, list.instances);
+        delay = pacer.delay(sent, reset, changed, Date.now() - started);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#failed(`catalog/service/${s.name}`, err);
+        delay = pacer.onError();
+      }
+      await this.#pause(Math.max(0, started + delay - Date.now()), signal);
+    }
+  }
+
+  async #read(name: string, index: number, signal: AbortSignal): Promise<{ index: number; instances: CatalogInstance[] }> {
+    this.#queries++;
+    const ans = await catalogService(this.#o.client, name, { index, waitMs: this.#o.waitMs, datacenter: this.#o.datacenter, signal });
+    if (ans.index === undefined) throw new GarbageError(`catalog/service/${name}: no X-Consul-Index header`);
+    return { index: ans.index, instances: parseCatalogService(name, ans.body) };
+  }
+
+  #set(s: NameState, instances: readonly CatalogInstance[]): boolean {
+    if (this.#names.get(s.name) !== s) return false; // dropped meanwhile
+    const print = catalogFingerprint(instances);
+    if (s.instances !== undefined && print === s.print) return false;
+    s.instances = instances;
+    s.print = print;
+    this.#emitSoon();
+    return true;
+  }
+
+  // === sweeps: names without a watch of their own ===
+
+  #sweep(): void {
+    if (this.#sweeping) { this.#sweepAgain = true; return; }
+    this.#sweeping = true;
+    void this.#sweepLoop().finally(() => { this.#sweeping = false; });
+  }
+
+  async #sweepLoop(): Promise<void> {
+    const signal = this.#abort.signal;
+    const backoff = new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: Math.max(this.#o.backoffInitialMs, this.#o.backoffMaxMs) }, this.#o.random);
+    do {
+      this.#sweepAgain = false;
+      const todo = [...this.#names.values()].filter((s) => !s.watch);
+      if (todo.length === 0) return;
+      this.#sweeps++;
+      let failed = false;
+      const worker = async (): Promise<void> => {
+        for (let s = todo.shift(); s !== undefined && !signal.aborted; s = todo.shift()) {
+          if (s.watch || this.#names.get(s.name) !== s) continue;
+          try {
+            this.#set(s, (await this.#read(s.name, 0, signal)).instances);
+          } catch (err) {
+            if (signal.aborted) return;
+            failed = true;
+            this.#failed(`catalog/service/${s.name}`, err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, this.#o.sweepConcurrency ?? 4) }, worker));
+      if (failed) { this.#sweepAgain = true; await this.#pause(backoff.next(), signal); } else backoff.reset();
+      if (this.#sweepAgain) await this.#pause(this.#o.minQueryIntervalMs, signal);
+    } while (this.#sweepAgain && !signal.aborted);
+  }
+
+  // === plumbing ===
+
+  #failed(what: string, err: unknown): void {
+    const msg = err instanceof ConsulApiError || err instanceof GarbageError ? err.message : `consul ${what} failed: ${(err as Error).message}`;
+    if (this.#lastError === undefined) this.#o.log.warn({ err: msg, keeping: this.#names.size }, 'consul catalog query failed; keeping what is known');
+    else this.#o.log.debug({ err: msg }, 'consul catalog query failed again');
+    this.#lastError = msg;
+  }
+
+  #emitSoon(): void {
+    if (this.#emitTimer !== undefined || this.#abort.signal.aborted) return;
+    this.#emitTimer = setTimeout(() => {
+      this.#emitTimer = undefined;
+      const view = this.view;
+      for (const fn of this.#listeners) fn(view);
+    }, this.#o.coalesceMs ?? 50);
+    this.#emitTimer.unref();
+  }
+
+  #pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return sleep(ms, undefined, { signal, ref: false }).catch(() => {});
+  }
+}
