@@ -12,10 +12,14 @@
  * token path over a real loopback socket; the admin-remote test also runs it
  * for real from a network namespace.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../telemetry/log.ts';
 import { adminRoutes, type AdminContext, type AdminRoute } from './routes.ts';
+// node:http through process.getBuiltinModule, not an ESM import: importing it as ESM builds a
+// namespace from every export, and its lazy WebSocket/MessageEvent getters load Node's bundled
+// undici (~4 MB RSS per agent). README, Performance, Memory.
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
 export function isLoopbackAddress(a: string | undefined): boolean {

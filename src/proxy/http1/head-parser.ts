@@ -14,8 +14,11 @@
  * Parsing is one pass over the head with indexOf; strings are made with
  * latin1 decoding (byte-preserving), names lower-cased once.
  */
-import { METHODS } from 'node:http';
 import { ProxyError, type Reason } from '../../core/errors.ts';
+// node:http through process.getBuiltinModule, not an ESM import: importing it as ESM builds a
+// namespace from every export, and its lazy WebSocket/MessageEvent getters load Node's bundled
+// undici (~4 MB RSS per agent). README, Performance, Memory.
+const { METHODS } = process.getBuiltinModule('node:http');
 
 export interface HeadLimits {
   /** Max bytes of the whole head (request line + headers + CRLFCRLF). */
