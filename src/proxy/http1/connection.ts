@@ -28,10 +28,11 @@ import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runRespo
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { AttemptResult } from '../../balancer/types.ts';
 import type { Cluster, RetryDecider } from '../cluster.ts';
+import { disown, type UpstreamOwner } from '../upstream/pool.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { BodyFraming, type FramingLimits } from './body-framing.ts';
 import { BodyKind, findHeadEnd, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from './head-parser.ts';
-import { HOPS_HEADER, PEER_IDENTITY_HEADER, headerOf, rewriteRequestHeaders, rewriteResponseHeaders, serializeRequestHead, serializeResponseHead, type RewriteOut } from './headers.ts';
+import { HOPS_HEADER, PEER_IDENTITY_HEADER, headWithBody, headerOf, requestHeadString, responseHeadString, rewriteRequestHeaders, rewriteResponseHeaders, type RewriteOut } from './headers.ts';
 import { errorResponse } from './rescue.ts';
 import { isGrpcContentType } from '../h2/headers.ts';
 import { SendGuard, type SendGuardLimits } from './send-guard.ts';
@@ -75,7 +76,8 @@ export interface Http1Options {
 const P = { Head: 0, Body: 1, Wait: 2, Tunnel: 3, Closed: 4 } as const;
 type P = (typeof P)[keyof typeof P];
 
-const EMPTY = Buffer.alloc(0);
+/** Body bytes up to this size leave in one buffer with the response head (one write, one TLS record). */
+const COALESCE_MAX = 16 * 1024;
 
 export class Http1Connection {
   readonly sock: Socket;
@@ -90,7 +92,10 @@ export class Http1Connection {
   /** Request body bytes received before the upstream socket was ready (and kept for a replay). */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
-  #reqHeadBytes: Buffer = EMPTY;
+  /** The rewritten request head (latin1), kept for a replay. */
+  #reqHead = '';
+  /** How far findHeadEnd has scanned #buf for the current request head. */
+  #headScanned = 0;
   #reqDone = false;
   #up: Socket | null = null;
   #upReused = false;
@@ -122,6 +127,8 @@ export class Http1Connection {
   readonly #asyncFilters: readonly AsyncFilter[];
   /** Armed only while a response is backed up in our write buffer. */
   readonly #guard: SendGuard | undefined;
+  /** Where a lent upstream socket's events go (the pool calls these; no per-request listeners). */
+  readonly #owner: UpstreamOwner;
 
   constructor(sock: Socket, o: Http1Options, peerIdentity: string | undefined) {
     this.sock = sock;
@@ -145,6 +152,7 @@ export class Http1Connection {
     sock.setTimeout(o.timeouts.keepAliveIdleMs);
     const g = o.sendGuard;
     this.#guard = g !== undefined && g.windowMs > 0 ? new SendGuard(sock, g, this.#onSlowReader) : undefined;
+    this.#owner = { onUpData: this.#onUpData, onUpEnd: this.#onUpEnd, onUpClose: this.#onUpClose, onUpDrain: this.#onUpDrain };
   }
 
   /** The client reads too slowly (send-guard.ts): abort, as after any failure once the response has started. */
@@ -251,11 +259,13 @@ export class Http1Connection {
 
   #tryHead(): void {
     const buf = this.#buf!;
-    const end = findHeadEnd(buf, this.o.headLimits);
+    const end = findHeadEnd(buf, this.o.headLimits, 'headers_too_large', this.#headScanned);
     if (end === -1) {
+      this.#headScanned = buf.length;
       if (this.#headTimer === undefined) this.#headTimer = setTimeout(this.#onHeadTimeout, this.o.timeouts.headerMs);
       return;
     }
+    this.#headScanned = 0;
     if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
     const head = parseRequestHead(buf, end, this.o.headLimits);
     this.#buf = end < buf.length ? buf.subarray(end) : null;
@@ -369,7 +379,7 @@ export class Http1Connection {
     if (req.bodyKind === BodyKind.Chunked) headers.push('transfer-encoding', 'chunked');
     // HTTP/1.0 may omit Host, but we forward as HTTP/1.1, which requires it: name the upstream service.
     if (req.version === 10 && headerOf(req.headers, 'host') === undefined) headers.push('host', this.o.cluster.name);
-    this.#reqHeadBytes = serializeRequestHead(req.method, req.target, headers);
+    this.#reqHead = requestHeadString(req.method, req.target, headers);
 
     // Body bytes that arrived with the head.
     const rest = this.#buf;
@@ -477,7 +487,7 @@ export class Http1Connection {
     if (this.#reqTimer === undefined) this.#armAttemptTimer();
     this.sock.pause();
     const seq = ++this.#seq;
-    cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused));
+    cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused), this.#owner);
   }
 
 
@@ -492,7 +502,7 @@ export class Http1Connection {
   #onAcquired(seq: number, err: ProxyError | null, s: Socket | null, reused: boolean): void {
     if (this.#phase === P.Closed || seq !== this.#seq || !this.#attemptCounted) {
       // The attempt was abandoned (timeout, client gone): a late connection is not ours to use.
-      s?.destroy();
+      if (s !== null) { disown(s); s.destroy(); }
       return;
     }
     if (err !== null || s === null) {
@@ -503,16 +513,14 @@ export class Http1Connection {
     this.#upReused = reused;
     this.#upBuf = null;
     this.#attemptOpen = true;
-    s.on('data', this.#onUpData);
-    s.on('end', this.#onUpEnd);
-    s.on('close', this.#onUpClose);
-    s.on('drain', this.#onUpDrain);
-    s.setNoDelay(true);
-    // cork: head + buffered body leave in one write
-    s.cork();
-    s.write(this.#reqHeadBytes);
-    for (const piece of this.#pending) s.write(piece);
-    s.uncork();
+    if (this.#pending.length === 0) s.write(this.#reqHead, 'latin1');
+    else {
+      // cork: head + buffered body leave in one write
+      s.cork();
+      s.write(this.#reqHead, 'latin1');
+      for (const piece of this.#pending) s.write(piece);
+      s.uncork();
+    }
     this.#reqBytesSent = true;
     if (this.#pendingBytes > this.#maxReplay) { this.#replayOverflow = true; this.#pending = []; }
     // Keep reading the client: body bytes now stream straight to the upstream; in Wait, an
@@ -605,7 +613,7 @@ export class Http1Connection {
       if (head.status < 200 && head.status !== 101) {
         // Interim response (100 Continue, 103 Early Hints): forward and keep reading.
         const h = rewriteResponseHeaders(head.headers, head.connectionTokens, false);
-        this.sock.write(serializeResponseHead(head.status, head.statusText, h));
+        this.sock.write(responseHeadString(head.status, head.statusText, h), 'latin1');
         this.#upBuf = rest;
         if (rest === null) return;
         continue;
@@ -658,14 +666,12 @@ export class Http1Connection {
       if (this.#closeAfter) h.push('connection', 'close');
       else if (req.version === 10) h.push('connection', 'keep-alive');
     }
-    // Cork: the head and the body bytes that came with it leave in one write (one TLS record).
-    this.sock.cork();
-    this.sock.write(serializeResponseHead(head.status, head.statusText, h));
+    const out = responseHeadString(head.status, head.statusText, h);
     this.#resHeadSent = true;
     c.responseStartedAt = performance.now();
 
     if (tunnel) {
-      this.sock.uncork();
+      this.sock.write(out, 'latin1');
       this.#phase = P.Tunnel;
       this.sock.setTimeout(0);
       const pending = this.#buf;
@@ -676,27 +682,44 @@ export class Http1Connection {
       return;
     }
     this.#resFraming.reset(head.bodyKind, head.contentLength, dechunk);
-    try {
+    if (this.#resFraming.done || rest === null) {
+      this.sock.write(out, 'latin1');
       if (this.#resFraming.done) this.#responseComplete(rest);
-      else if (rest !== null) this.#feedResBody(rest, 0);
-    } finally {
-      this.sock.uncork();
+    } else {
+      // The head and the body bytes that came with it leave together.
+      this.#feedResBody(rest, 0, out);
     }
   }
 
-  #feedResBody(chunk: Buffer, start: number): void {
+  /** Forward response body bytes from chunk[start..]; `head`: a response head not yet written, to go first. */
+  #feedResBody(chunk: Buffer, start: number, head: string | null = null): void {
     const f = this.#resFraming;
-    const n = f.feed(chunk, start);
+    let n: number;
+    try {
+      n = f.feed(chunk, start);
+    } catch (err) {
+      // A framing error in the first body bytes: the head still goes out, then the abort (#fail).
+      if (head !== null) this.sock.write(head, 'latin1');
+      throw err;
+    }
     if (n > 0) {
       this.ctx.bytesOut += n;
+      const sock = this.sock;
       let ok = true;
       if (f.dechunked !== null) {
-        for (const p of f.dechunked) ok = this.sock.write(p) && ok;
+        if (head !== null) { sock.cork(); sock.write(head, 'latin1'); }
+        for (const p of f.dechunked) ok = sock.write(p) && ok;
         f.dechunked.length = 0;
+        if (head !== null) sock.uncork();
       } else {
-        ok = this.sock.write(start === 0 && n === chunk.length ? chunk : chunk.subarray(start, start + n));
+        const piece = start === 0 && n === chunk.length ? chunk : chunk.subarray(start, start + n);
+        if (head === null) ok = sock.write(piece);
+        else if (piece.length <= COALESCE_MAX) ok = sock.write(headWithBody(head, piece));
+        else { sock.cork(); sock.write(head, 'latin1'); ok = sock.write(piece); sock.uncork(); }
       }
       if (!ok) { this.#up?.pause(); this.#guard?.backlogged(); }
+    } else if (head !== null) {
+      this.sock.write(head, 'latin1');
     }
     if (f.done) this.#responseComplete(start + n < chunk.length ? chunk.subarray(start + n) : null);
   }
@@ -834,10 +857,7 @@ export class Http1Connection {
   }
 
   #detachUp(up: Socket): void {
-    up.removeListener('data', this.#onUpData);
-    up.removeListener('end', this.#onUpEnd);
-    up.removeListener('close', this.#onUpClose);
-    up.removeListener('drain', this.#onUpDrain);
+    disown(up);
     if (up.isPaused()) up.resume();
   }
 

@@ -145,16 +145,41 @@ export function headerOf(headers: readonly string[], lowerName: string): string 
   return undefined;
 }
 
-/** Serialise a request head. */
-export function serializeRequestHead(method: string, target: string, headers: readonly string[]): Buffer {
+/**
+ * A request head as a latin1 string (one char per byte). Sockets write it
+ * with `write(s, 'latin1')`, which encodes straight into the outgoing buffer:
+ * no intermediate Buffer per request.
+ */
+export function requestHeadString(method: string, target: string, headers: readonly string[]): string {
   let s = `${method} ${target} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) s += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return Buffer.from(`${s}\r\n`, 'latin1');
+  return `${s}\r\n`;
 }
 
-/** Serialise a response head (always HTTP/1.1 on the status line, as RFC 9110 allows). */
-export function serializeResponseHead(status: number, statusText: string, headers: readonly string[]): Buffer {
+/** A response head as a latin1 string (always HTTP/1.1 on the status line, as RFC 9110 allows). */
+export function responseHeadString(status: number, statusText: string, headers: readonly string[]): string {
   let s = `HTTP/1.1 ${status} ${statusText}\r\n`;
   for (let i = 0; i < headers.length; i += 2) s += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return Buffer.from(`${s}\r\n`, 'latin1');
+  return `${s}\r\n`;
+}
+
+/** Serialise a request head. */
+export function serializeRequestHead(method: string, target: string, headers: readonly string[]): Buffer {
+  return Buffer.from(requestHeadString(method, target, headers), 'latin1');
+}
+
+/** Serialise a response head. */
+export function serializeResponseHead(status: number, statusText: string, headers: readonly string[]): Buffer {
+  return Buffer.from(responseHeadString(status, statusText, headers), 'latin1');
+}
+
+/**
+ * A head and the body bytes that came with it, as one buffer: one write, so one
+ * syscall (and one TLS record) for a small response instead of a gathered write.
+ */
+export function headWithBody(head: string, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
+  return out;
 }

@@ -7,6 +7,12 @@
  * errors, times out or sends unexpected bytes is dropped. Acquisition is
  * callback-based so the common case (an idle socket is there) allocates no
  * promise.
+ *
+ * A socket lent with an `UpstreamOwner` keeps one set of listeners for its
+ * whole life, installed at its first loan: they pass events to whoever holds
+ * it now, or treat them as idle-socket events when nobody does. Per request
+ * there is then no listener churn and no timer: idle expiry is one sweep per
+ * pool (idle sockets close between idleTimeoutMs and 1.5 × idleTimeoutMs).
  */
 import type { Socket } from 'node:net';
 import { ProxyError } from '../../core/errors.ts';
@@ -37,9 +43,25 @@ export interface PoolLimits {
 
 export type AcquireCallback = (err: ProxyError | null, socket: Socket | null, reused: boolean) => void;
 
+/** The holder of a lent socket: its events go here until it releases or disowns the socket. */
+export interface UpstreamOwner {
+  onUpData(chunk: Buffer): void;
+  onUpEnd(): void;
+  onUpClose(): void;
+  onUpDrain(): void;
+}
+
 const kIdle = Symbol('aim.idle');
 const kIdleKey = Symbol('aim.idleKey');
-type PooledSocket = Socket & { [kIdle]?: boolean; [kIdleKey]?: string };
+const kIdleSince = Symbol('aim.idleSince');
+const kOwner = Symbol('aim.owner');
+type PooledSocket = Socket & { [kIdle]?: boolean; [kIdleKey]?: string; [kIdleSince]?: number; [kOwner]?: UpstreamOwner | null };
+
+/** Stop passing a socket's events to its owner (before destroying it, or handing it on). */
+export function disown(s: Socket): void {
+  const p = s as PooledSocket;
+  if (p[kOwner] !== undefined) p[kOwner] = null;
+}
 
 export class ConnectionPool {
   readonly dialer: Dialer;
@@ -50,26 +72,35 @@ export class ConnectionPool {
   connectsTotal = 0;
   reusesTotal = 0;
   #closed = false;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(dialer: Dialer, opts: PoolOptions) {
     this.dialer = dialer;
     this.opts = opts;
   }
 
-  acquire(ep: Endpoint, cb: AcquireCallback): void {
-    const list = this.#idle.get(ep.key);
+  /**
+   * A socket to `ep`: an idle one, or a new connection. With `owner`, the socket's
+   * data/end/close/drain events go to it until `release` or `disown`; without, the
+   * caller attaches its own listeners (and never releases the socket).
+   */
+  acquire(ep: Endpoint, cb: AcquireCallback, owner?: UpstreamOwner): void {
+    // Without an owner (a TCP stream) the socket is never given back: always a fresh connection.
+    const list = owner === undefined ? undefined : this.#idle.get(ep.key);
     while (list !== undefined && list.length > 0) {
       const s = list.pop()!;
       if (s.destroyed || !s.writable) continue;
       s[kIdle] = false;
-      s.removeListener('data', onIdleData);
-      s.removeListener('timeout', onIdleTimeout);
-      s.setTimeout(0);
+      if (s[kOwner] === undefined) s.removeListener('data', onIdleData);
+      lend(s, owner!);
       this.reusesTotal++;
       cb(null, s, true);
       return;
     }
-    this.#connect(ep, cb);
+    this.#connect(ep, owner === undefined ? cb : (err, s, reused) => {
+      if (s !== null) lend(s, owner);
+      cb(err, s, reused);
+    });
   }
 
   #connect(ep: Endpoint, cb: AcquireCallback): void {
@@ -135,13 +166,30 @@ export class ConnectionPool {
     let list = this.#idle.get(ep.key);
     if (list === undefined) { list = []; this.#idle.set(ep.key, list); }
     if (list.length >= this.opts.maxIdlePerEndpoint) { s.destroy(); return; }
-    // The exchange has removed its own listeners; the pool's 'close' and 'error' ones stay.
+    // The exchange has let go of the socket (owner cleared, or its own listeners removed).
+    if (s[kOwner] !== undefined) s[kOwner] = null;
+    else s.on('data', onIdleData);
     s[kIdle] = true;
     s[kIdleKey] = ep.key;
-    s.on('data', onIdleData);
-    s.setTimeout(this.opts.idleTimeoutMs, onIdleTimeout);
+    s[kIdleSince] = performance.now();
     list.push(s);
+    if (this.#sweeper === undefined) {
+      const every = Math.max(5, Math.min(1000, this.opts.idleTimeoutMs / 2));
+      this.#sweeper = setInterval(this.#sweep, every);
+      this.#sweeper.unref();
+    }
   }
+
+  /** Close sockets idle for idleTimeoutMs or longer; stop sweeping when none is idle. */
+  #sweep = (): void => {
+    const oldest = performance.now() - this.opts.idleTimeoutMs;
+    for (const [key, list] of this.#idle) {
+      // LIFO: the stalest sockets are at the front.
+      while (list.length > 0 && (list[0]![kIdleSince] ?? 0) <= oldest) list.shift()!.destroy();
+      if (list.length === 0) this.#idle.delete(key);
+    }
+    if (this.#idle.size === 0) { clearInterval(this.#sweeper); this.#sweeper = undefined; }
+  };
 
   #forget(s: PooledSocket): void {
     const key = s[kIdleKey];
@@ -169,6 +217,7 @@ export class ConnectionPool {
   close(): void {
     this.#closed = true;
     this.closeIdle();
+    if (this.#sweeper !== undefined) { clearInterval(this.#sweeper); this.#sweeper = undefined; }
   }
 }
 
@@ -179,6 +228,23 @@ function onIdleData(this: PooledSocket): void {
   this.destroy();
 }
 
-function onIdleTimeout(this: PooledSocket): void {
-  if (this[kIdle]) this.destroy();
+/** Hand the socket to `owner`; its dispatching listeners are installed at the first loan. */
+function lend(s: PooledSocket, owner: UpstreamOwner): void {
+  if (s[kOwner] === undefined) {
+    s.setNoDelay(true);
+    s.on('data', onData);
+    s.on('end', onEnd);
+    s.on('close', onClose);
+    s.on('drain', onDrain);
+  }
+  s[kOwner] = owner;
 }
+
+function onData(this: PooledSocket, chunk: Buffer): void {
+  const o = this[kOwner];
+  if (o) o.onUpData(chunk);
+  else this.destroy(); // bytes from an idle upstream: a protocol violation, never reuse it
+}
+function onEnd(this: PooledSocket): void { this[kOwner]?.onUpEnd(); }
+function onClose(this: PooledSocket): void { this[kOwner]?.onUpClose(); }
+function onDrain(this: PooledSocket): void { this[kOwner]?.onUpDrain(); }
