@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../telemetry/log.ts';
 import type { AgentSnapshot, EdgeInfo, EndpointState } from '../control/snapshot.ts';
-import type { CoordinatorReportConfig } from '../control/agent-reporter.ts';
+import type { CoordinatorReportConfig } from '../control/report-options.ts';
 import type { IdentitySource } from '../identity/types.ts';
 import { version } from '../version.ts';
 import type { Agent } from './agent.ts';

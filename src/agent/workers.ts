@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/log.ts';
-import { identityOptions } from './identity.ts';
+import { identityOptions } from './identity-options.ts';
 import { CA_CERT_FILE, initCa } from '../identity/ca.ts';
 
 export async function runPrimary(config: AgentConfig, identityFlags: Record<string, string>, log: Logger): Promise<number> {

@@ -11,7 +11,7 @@ import { hostPort } from './address.ts';
 import { rateLimitSchema, resilienceSchema } from '../resilience/options.ts';
 import { authzSchema, identitySchema } from '../identity/options.ts';
 import { consulSectionSchema } from '../discovery/consul/options.ts';
-import { coordinatorReportSchema } from '../control/agent-reporter.ts';
+import { coordinatorReportSchema } from '../control/report-options.ts';
 
 const serviceName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'expected a service name: letters, digits, _ . - (max 63)');
 /**

@@ -6,28 +6,17 @@
  *   - after every rotation the stream is re-dialled with the new leaf;
  *   - a "rotate certificate now" directive calls `identity.renew()`.
  * The agent passes its own snapshot function (listeners, upstream endpoint
- * states, per-interval golden metrics) and policy callback.
- *
- *   coordinator:
- *     address: aim-mesh-coordinator.aim-mesh:15010
- *     interval: 5s
- *     coordinator_id: spiffe://aim.local/ns/default/dc/dc1/svc/aim-mesh-coordinator   # optional
+ * states, per-interval golden metrics) and policy callback. The config
+ * section's schema is in report-options.ts (validating a config must not load gRPC).
  */
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { duration } from '../config/duration.ts';
 import type { IdentitySource } from '../identity/types.ts';
 import type { WirePolicy } from '../proto/types.ts';
 import { Reporter } from './reporter.ts';
+import type { CoordinatorReportConfig } from './report-options.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 
-export const coordinatorReportSchema = z.object({
-  address: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port'),
-  interval: duration.refine((ms) => ms >= 100, 'interval must be at least 100ms').default(5000),
-  coordinator_id: z.string().startsWith('spiffe://').optional(),
-}).strict();
-
-export type CoordinatorReportConfig = z.infer<typeof coordinatorReportSchema>;
+export { coordinatorReportSchema, type CoordinatorReportConfig } from './report-options.ts';
 
 export interface AgentReporterDeps {
   /** A started identity source (the agent starts it before binding its mTLS port). */

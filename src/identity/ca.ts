@@ -24,11 +24,20 @@
  */
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
 import { readCertFacts } from './cert-facts.ts';
 import { pemToDer, splitPemCertificates } from './pem.ts';
 import { splitSpiffeUri, trustDomainId } from './spiffe.ts';
+
+/**
+ * node-forge (~0.9 MB of module source, kept in every process that loads it) is
+ * required on first use: only creating or rotating a root needs it, and an agent
+ * that loads an existing CA signs its leaves with node:crypto (issue.ts).
+ */
+let forgeModule: typeof Forge | undefined;
+const forge = (): typeof Forge => (forgeModule ??= createRequire(import.meta.url)('node-forge') as typeof Forge);
 
 export const CA_KEY_FILE = 'ca-key.pem';
 export const CA_CERT_FILE = 'ca-cert.pem';
@@ -77,8 +86,9 @@ export function randomSerialHex(): string {
 export function createRoot(opts: CreateRootOptions = {}): { keyPem: string; certPem: string } {
   const td = opts.trustDomain ?? 'aim.local';
   const now = opts.now ?? Date.now();
-  const keys = forge.pki.rsa.generateKeyPair({ bits: opts.keyBits ?? 2048, e: 0x10001 });
-  const cert = forge.pki.createCertificate();
+  const { pki, md } = forge();
+  const keys = pki.rsa.generateKeyPair({ bits: opts.keyBits ?? 2048, e: 0x10001 });
+  const cert = pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = new Date(now - 60_000);
@@ -95,15 +105,16 @@ export function createRoot(opts: CreateRootOptions = {}): { keyPem: string; cert
     { name: 'subjectKeyIdentifier' },
     { name: 'subjectAltName', altNames: [{ type: 6, value: trustDomainId(td) }] },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
-  return { keyPem: forge.pki.privateKeyToPem(keys.privateKey), certPem: forge.pki.certificateToPem(cert) };
+  cert.sign(keys.privateKey, md.sha256.create());
+  return { keyPem: pki.privateKeyToPem(keys.privateKey), certPem: pki.certificateToPem(cert) };
 }
 
 /** The new root's key and name, certified by the old root: the bridge peers with the old bundle use. */
 export function crossSign(newRootPem: string, oldRoot: { keyPem: string; certPem: string }): string {
-  const nr = forge.pki.certificateFromPem(newRootPem);
-  const or = forge.pki.certificateFromPem(oldRoot.certPem);
-  const cert = forge.pki.createCertificate();
+  const { pki, md } = forge();
+  const nr = pki.certificateFromPem(newRootPem);
+  const or = pki.certificateFromPem(oldRoot.certPem);
+  const cert = pki.createCertificate();
   cert.publicKey = nr.publicKey;
   cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = nr.validity.notBefore;
@@ -118,8 +129,8 @@ export function crossSign(newRootPem: string, oldRoot: { keyPem: string; certPem
     { name: 'authorityKeyIdentifier', keyIdentifier: or.generateSubjectKeyIdentifier().getBytes() },
     ...(san?.altNames ? [{ name: 'subjectAltName', altNames: san.altNames }] : []),
   ]);
-  cert.sign(forge.pki.privateKeyFromPem(oldRoot.keyPem), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  cert.sign(pki.privateKeyFromPem(oldRoot.keyPem), md.sha256.create());
+  return pki.certificateToPem(cert);
 }
 
 async function writeAtomic(path: string, data: string, mode: number): Promise<void> {

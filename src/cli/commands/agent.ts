@@ -4,10 +4,7 @@ import { ConfigError } from '../../config/yaml-schema.ts';
 import type { AgentConfig } from '../../config/schema.ts';
 import { applyAgentFlags, parseAgentFlags } from '../../agent/flags.ts';
 import { createLogger } from '../../telemetry/log.ts';
-import { exitOnSignals, startAgent } from '../../agent/run.ts';
-import { buildAgentTls } from '../../agent/identity.ts';
 import cluster from 'node:cluster';
-import { runPrimary } from '../../agent/workers.ts';
 
 export const usage = `Usage: aim-mesh agent [--config FILE] [quick flags]
 
@@ -102,9 +99,15 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger({ level: config.log.level }, { service: config.service.name });
-  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, identityArgs, log);
+  if (config.workers > 1 && cluster.isPrimary) {
+    // The primary only forks, forwards signals and hands out connections: it never loads the
+    // agent itself (identity, listeners, proxy, admin, metrics), so it stays small.
+    const { runPrimary } = await import('../../agent/workers.ts');
+    return runPrimary(config, identityArgs, log);
+  }
   try {
-    const tls = config.inbound.mtls ? await buildAgentTls(config, identityArgs, log) : undefined;
+    const { startAgent, exitOnSignals } = await import('../../agent/run.ts');
+    const tls = config.inbound.mtls ? await (await import('../../agent/identity.ts')).buildAgentTls(config, identityArgs, log) : undefined;
     const running = await startAgent(config, { log, tls, onQuit: () => process.exit(0) });
     if (config.coordinator !== undefined && tls !== undefined) {
       // Reporting is soft state: it never blocks start-up and never touches the request path.

@@ -15,7 +15,7 @@
  * A roots change that no longer covers our current leaf is not published (the
  * material would not validate); the leaf loop brings the new leaf right after.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { materialFromPem } from '../material.ts';
 import { splitPemCertificates } from '../pem.ts';
 import { renewAt, retryDelay } from '../renewal.ts';
@@ -184,6 +184,8 @@ export class ConsulSource extends SourceBase {
     if (this.#o.token) headers['x-consul-token'] = this.#o.token;
     // Consul may hold a blocking query for wait + wait/16; allow for that and a little more.
     const timeout = (index > 0 ? this.#wait * 1000 * (17 / 16) : 0) + 10_000;
+    // undici loads with the first query: create-source.ts imports this file for every agent.
+    const { request } = await import('undici');
     const res = await request(url, {
       method: 'GET', headers, signal: this.#abort.signal, headersTimeout: timeout, bodyTimeout: timeout,
       ...(this.#o.dispatcher ? { dispatcher: this.#o.dispatcher } : {}),

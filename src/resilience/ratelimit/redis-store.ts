@@ -13,9 +13,16 @@
  * consumed = burst − tokens left (≤ burst: allowed), or burst + cost when
  * refused, with ttl = ms until a token is free (→ Retry-After).
  */
-import rlf from 'rate-limiter-flexible';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
+import type * as Rlf from 'rate-limiter-flexible';
 import type { RateLimiterRes } from 'rate-limiter-flexible';
+
+// ioredis and rate-limiter-flexible (~0.6 MB of module source) are required on
+// first use: build.ts imports this file for every agent, and only `store: redis` needs them.
+const require = createRequire(import.meta.url);
+let rlfModule: typeof Rlf | undefined;
+const rlf = (): typeof Rlf => (rlfModule ??= require('rate-limiter-flexible') as typeof Rlf);
 
 export interface RedisBucketConfig {
   readonly ratePerSecond: number;
@@ -48,7 +55,7 @@ return {burst - left, math.ceil(nexttat - now)}
 export class RedisBuckets {
   readonly burst: number;
   readonly ratePerSecond: number;
-  readonly #limiter: InstanceType<typeof rlf.RateLimiterRedis>;
+  readonly #limiter: InstanceType<typeof Rlf.RateLimiterRedis>;
 
   constructor(client: Redis, cfg: RedisBucketConfig) {
     if (!(cfg.ratePerSecond > 0)) throw new RangeError('rate limit requests_per_second must be > 0');
@@ -56,7 +63,7 @@ export class RedisBuckets {
     this.burst = cfg.burst;
     this.ratePerSecond = cfg.ratePerSecond;
     const intervalMs = 1000 / cfg.ratePerSecond;
-    this.#limiter = new rlf.RateLimiterRedis({
+    this.#limiter = new (rlf().RateLimiterRedis)({
       storeClient: client,
       keyPrefix: cfg.keyPrefix,
       points: cfg.burst,
@@ -73,7 +80,7 @@ export class RedisBuckets {
       await this.#limiter.consume(key, 1);
       return 0;
     } catch (e) {
-      if (e instanceof rlf.RateLimiterRes) return Math.max(1, (e as RateLimiterRes).msBeforeNext);
+      if (e instanceof rlf().RateLimiterRes) return Math.max(1, (e as RateLimiterRes).msBeforeNext);
       throw e;
     }
   }
@@ -86,6 +93,7 @@ export class RedisBuckets {
  * of stalling requests.
  */
 export function redisClient(url: string, timeoutMs: number): Redis {
+  const { Redis } = require('ioredis') as typeof import('ioredis');
   return new Redis(url, {
     commandTimeout: timeoutMs,
     enableOfflineQueue: false,

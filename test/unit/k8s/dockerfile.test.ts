@@ -10,6 +10,7 @@ import { builtinModules } from 'node:module';
 import { join, normalize, relative } from 'node:path';
 import t from 'tap';
 import { PROXY_GID, PROXY_UID } from '../../../src/k8s/defaults.ts';
+import { isCopiedAsset } from '../../../bin/build.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const read = (p: string): string => readFileSync(join(root, p), 'utf8');
@@ -96,18 +97,30 @@ t.test('entrypoint is the package bin, and every copied path exists', async (t) 
     }
   }
   for (const need of ['package.json', 'package-lock.json', 'bin', 'src']) t.ok(copied.includes(need), `${need} is copied`);
-  // The bin's import target is inside what is copied.
-  const target = /import '(.+)'/.exec(read(binPath))?.[1];
-  t.ok(target && existsSync(join(root, 'bin', target)), 'bin imports an existing file');
-  t.match(normalize(join('bin', target!)), /^src\//);
+  // The bin runs dist/ (built in the image) or falls back to src/.
+  const targets = [...read(binPath).matchAll(/await import\('(.+)'\)/g)].map((m) => normalize(join('bin', m[1]!)));
+  t.same(targets, ['dist/cli/index.js', 'src/cli/index.ts'], 'bin imports the built entry, else the source one');
+  t.ok(existsSync(join(root, 'src/cli/index.ts')), 'the source entry exists');
+  const build = docker.stages.find((s) => s.name === 'build');
+  t.ok(build, 'a build stage');
+  t.match(all(build!, 'RUN').join('\n'), /node .*bin\/build\.ts/, 'the build stage runs bin/build.ts');
+  for (const need of ['package.json', 'bin', 'src']) t.ok(all(build!, 'COPY').some((c) => c.startsWith(`${need} `)), `the build stage copies ${need}`);
+  t.ok(all(runtime, 'COPY').includes('--from=build /build/dist ./dist'), 'the runtime copies dist/ from the build stage');
+  t.notOk(all(runtime, 'COPY').some((c) => /^src /.test(c)), 'the runtime ships no src/: bin/aim-mesh.js always runs dist/');
+  t.ok(ignored('dist'), 'a host dist/ stays out of the context');
   for (const secret of ['certs', 'node_modules', 'test', '.git', 'src/transparent/native/build']) t.ok(ignored(secret), `${secret} is ignored`);
   t.notOk(ignored('src/k8s/defaults.ts'));
 });
 
 t.test('the native addon lands where original-dst.ts loads it', async (t) => {
-  const copy = all(runtime, 'COPY').find((c) => c.startsWith('--from=native'));
+  // Into src/ in the build stage; bin/build.ts copies build/Release/*.node to the same place in dist/.
+  const build = docker.stages.find((s) => s.name === 'build')!;
+  const copy = all(build, 'COPY').find((c) => c.startsWith('--from=native'));
   const dest = copy?.split(' ').at(-1);
   t.equal(dest, './src/transparent/native/build/Release/origdst.node');
+  t.ok(build.instrs.findIndex((i) => i.op === 'COPY' && i.args === copy) < build.instrs.findIndex((i) => i.op === 'RUN'), 'copied before the build runs');
+  t.ok(isCopiedAsset('transparent/native/build/Release/origdst.node'), 'the build copies the addon to dist/');
+  t.notOk(isCopiedAsset('transparent/native/build/Makefile'), 'but not the intermediate build files');
   const src = read('src/transparent/original-dst.ts');
   t.match(src, `new URL('./native/build/Release/origdst.node', import.meta.url)`);
   t.ok(existsSync(join(root, 'src/transparent/native/binding.gyp')));
