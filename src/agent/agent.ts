@@ -151,7 +151,8 @@ export class Agent {
     this.#detect = { timeoutMs: cfg.detect.timeout, opaquePorts: new Set(cfg.detect.opaque_ports), metrics: detectMetrics(this.metrics.registry) };
     const filtersFor = (direction: string, target: string): Filter[] => {
       // metrics first: it must see every outcome, including local replies from later filters.
-      const f: Filter[] = [metricsFilter(this.metrics, direction, target)];
+      // metrics.enabled: false leaves it out (the bench's per-layer cost measures it that way).
+      const f: Filter[] = cfg.metrics.enabled ? [metricsFilter(this.metrics, direction, target)] : [];
       // Golden metrics per edge for the coordinator (cheap: a counter and a bounded sample reservoir).
       const key = direction === 'inbound' ? 'inbound' : target;
       let g = this.golden.get(key);
@@ -206,7 +207,9 @@ export class Agent {
     // Transparent mode (issue 9): the outbound capture listener, beside the explicit upstream listeners,
     // with the same agent-to-agent dialers and filter stacks; it binds its own port (dual stack when possible).
     if (cfg.transparent.enabled) {
-      this.capture = await startCapture(this, { dialers: { http: agentDialer, tcp: tcpAgentDialer }, filtersFor, draining, signal: this.#abort.signal,
+      // Also the explicit listeners' overload manager and slow-reader send guard; h2c/gRPC is served per stream (h2 dialer).
+      this.capture = await startCapture(this, { dialers: { http: agentDialer, tcp: tcpAgentDialer, h2: h2AgentDialer }, filtersFor, draining, signal: this.#abort.signal,
+        overload: this.overload, sendGuard: { windowMs: cfg.limits.write_idle, minBytesPerSec: cfg.limits.min_send_rate },
         onCluster: (name, cluster, filters) => { this.stacks.set(name, { direction: 'outbound', cluster, filters }); cluster.observers.push(this.recentRequests); } });
       this.listeners.push(...this.capture.listeners);
     }

@@ -110,6 +110,11 @@ export const agentConfigSchema = z.object({
       sample: z.number().min(0).max(1).default(1),
     }).strict().default({ enabled: false, sample: 1 }),
   }).strict().default({ level: 'info', access_log: { enabled: false, sample: 1 } }),
+  /**
+   * Per-request metrics: the metrics filter first in every stack (request_total, response_total,
+   * response_latency_ms). Off drops that filter only; connection, resilience and process metrics stay.
+   */
+  metrics: z.object({ enabled: z.boolean().default(true) }).strict().default({ enabled: true }),
   service: z.object({
     name: serviceName,
     /** Where the local app listens. */

@@ -153,3 +153,22 @@ t.test('inbound rate limit: refusals are counted by reason and in ratelimit_reje
   ]);
   t.same(series(text, 'request_total'), [['{direction="inbound",target="api"}', 5]]);
 });
+
+t.test('metrics.enabled: false leaves the metrics filter out; traffic still flows and tcp_* still count', async (t) => {
+  const app = await startHttpUpstream((req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  t.teardown(() => app.close());
+  const mesh = await startMeshPair({ appPort: app.port, extra: { metrics: { enabled: false } } });
+  t.teardown(() => mesh.stop());
+  for (let i = 0; i < 3; i++) {
+    const res = await request(`http://127.0.0.1:${mesh.port}/ok`);
+    t.equal(await res.body.text(), 'ok');
+  }
+  const out = await (await request(`http://127.0.0.1:${mesh.outbound.adminPort}/metrics`)).body.text();
+  t.notOk(series(out, 'request_total').some(([, v]) => v > 0), 'no request counted');
+  t.same(series(out, 'response_total'), [], 'no response series');
+  t.ok(series(out, 'tcp_open_total').some(([l, v]) => l.includes('"outbound"') && v >= 1), 'connections are still counted');
+  t.notOk(mesh.outbound.agent.stacks.get('outbound:api')?.filters.some((f) => f.name === 'metrics'), 'not in the stack');
+});
