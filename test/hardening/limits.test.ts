@@ -113,6 +113,39 @@ t.test('body idle (stream_idle): a request body that stalls ends the exchange an
   t.equal(ok.response?.status, 200);
 });
 
+t.test('two idle limits on one connection: keepalive_idle between exchanges, stream_idle during one', async (t) => {
+  // keepalive_idle shorter than stream_idle: a response pausing longer than keepalive_idle (but
+  // less than stream_idle) must survive, and an idle keep-alive connection still closes on time.
+  const h = await startHardened({ limits: { keepalive_idle: '300ms', stream_idle: '900ms' } });
+  t.teardown(() => h.stop());
+  h.app.queue((s) => {
+    s.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc');
+    setTimeout(() => { if (!s.destroyed) s.write('def'); }, 600);
+  });
+  const c = await RawConnection.open(h.port);
+  t.teardown(() => c.destroy());
+  c.write('GET /pause HTTP/1.1\r\nHost: api\r\n\r\n');
+  const r = await c.response(3000);
+  t.equal(r.status, 200);
+  t.equal(r.body.toString(), 'abcdef', 'a 600 ms pause mid-body is within stream_idle (900 ms), though over keepalive_idle');
+  const idleFrom = Date.now();
+  t.ok(await c.closed(2000), 'then, idle between requests, the connection closes');
+  const idle = Date.now() - idleFrom;
+  t.ok(idle >= 250 && idle < 800, `after keepalive_idle (300 ms), not stream_idle: ${idle} ms`);
+
+  // The other way round: stream_idle shorter than keepalive_idle cuts a stalled response.
+  const h2 = await startHardened({ limits: { keepalive_idle: '1s', stream_idle: '300ms' } });
+  t.teardown(() => h2.stop());
+  h2.app.queue((s) => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc'); });
+  const c2 = await RawConnection.open(h2.port);
+  t.teardown(() => c2.destroy());
+  const started = Date.now();
+  c2.write('GET /stall HTTP/1.1\r\nHost: api\r\n\r\n');
+  await t.rejects(c2.response(3000), /ended before a complete response/, 'the stalled response is cut');
+  const cut = Date.now() - started;
+  t.ok(cut >= 250 && cut < 900, `after stream_idle (300 ms): ${cut} ms`);
+});
+
 t.test('max connections per listener: limit−1 and limit accepted, limit+1 refused, logged and counted', async (t) => {
   const h = await startHardened({ limits: { max_connections: 3 } });
   t.teardown(() => h.stop());

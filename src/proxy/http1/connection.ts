@@ -129,6 +129,10 @@ export class Http1Connection {
   readonly #guard: SendGuard | undefined;
   /** Where a lent upstream socket's events go (the pool calls these; no per-request listeners). */
   readonly #owner: UpstreamOwner;
+  /** The socket timer's usual and current length, and how long the connection has been idle when it fires. */
+  readonly #baseMs: number;
+  #timerMs = 0;
+  #idleFor = 0;
 
   constructor(sock: Socket, o: Http1Options, peerIdentity: string | undefined) {
     this.sock = sock;
@@ -149,7 +153,12 @@ export class Http1Connection {
     sock.on('error', this.#onDownError);
     sock.on('drain', this.#onDownDrain);
     sock.on('timeout', this.#onDownTimeout);
-    sock.setTimeout(o.timeouts.keepAliveIdleMs);
+    // One socket timer for the connection's life, at the shorter of the two idle limits;
+    // #onDownTimeout stretches it when the current phase allows longer (see there).
+    const { keepAliveIdleMs: ka, streamIdleMs: si } = o.timeouts;
+    this.#baseMs = ka > 0 && si > 0 ? Math.min(ka, si) : Math.max(ka, si, 0);
+    this.#timerMs = this.#baseMs;
+    if (this.#timerMs > 0) sock.setTimeout(this.#timerMs);
     const g = o.sendGuard;
     this.#guard = g !== undefined && g.windowMs > 0 ? new SendGuard(sock, g, this.#onSlowReader) : undefined;
     this.#owner = { onUpData: this.#onUpData, onUpEnd: this.#onUpEnd, onUpClose: this.#onUpClose, onUpDrain: this.#onUpDrain };
@@ -182,6 +191,7 @@ export class Http1Connection {
   // === downstream events ===
 
   #onDownData = (chunk: Buffer): void => {
+    this.#idleFor = 0;
     try {
       switch (this.#phase) {
         case P.Head:
@@ -247,13 +257,35 @@ export class Http1Connection {
     if (this.#up && (this.#phase === P.Wait || this.#phase === P.Body || this.#phase === P.Tunnel)) this.#up.resume();
   };
 
+  /**
+   * The socket timer fired: no downstream bytes for #timerMs (Node re-arms it on every read and
+   * write). The limit depends on the phase (stream_idle during an exchange, keepalive_idle between
+   * them), so rather than re-arming the timer at each phase change, it runs at the shorter limit
+   * and is stretched here, rarely, to the remainder: the connection closes after exactly the
+   * phase's limit without data either way (upstream bytes reset #idleFor too).
+   */
   #onDownTimeout = (): void => {
-    if (this.#inExchange && this.#phase !== P.Tunnel) {
+    this.#idleFor += this.#timerMs;
+    const limit = this.#inExchange ? this.o.timeouts.streamIdleMs : this.o.timeouts.keepAliveIdleMs;
+    if (this.#phase === P.Tunnel || limit <= 0) return;
+    if (this.#idleFor < limit) {
+      this.#timerMs = limit - this.#idleFor;
+      this.sock.setTimeout(this.#timerMs);
+      return;
+    }
+    if (this.#inExchange) {
       this.#fail(new ProxyError('upstream_timeout', `no bytes either way for ${this.o.timeouts.streamIdleMs} ms`));
     } else {
       this.#close();
     }
   };
+
+  /** At a phase change: back to the usual timer length if #onDownTimeout stretched it. */
+  #restoreTimer(): void {
+    if (this.#timerMs === this.#baseMs) return;
+    this.#timerMs = this.#baseMs;
+    this.sock.setTimeout(this.#baseMs);
+  }
 
   // === request head ===
 
@@ -312,7 +344,7 @@ export class Http1Connection {
     this.#replayOverflow = false;
     this.#reqFraming.reset(req.bodyKind, req.contentLength);
     this.#phase = P.Body;
-    this.sock.setTimeout(this.o.timeouts.streamIdleMs);
+    this.#restoreTimer();
     if (!req.keepAlive) this.#closeAfter = true;
 
     // Head rewrite before filters run, so they see the request id and hop count.
@@ -485,7 +517,9 @@ export class Http1Connection {
     cl.attemptStarted(ep, c);
     this.#attemptCounted = true;
     if (this.#reqTimer === undefined) this.#armAttemptTimer();
-    this.sock.pause();
+    // Hold the body until there is somewhere to write it (a complete request has none left to read;
+    // pipelined bytes pause the socket themselves).
+    if (!this.#reqDone) this.sock.pause();
     const seq = ++this.#seq;
     cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused), this.#owner);
   }
@@ -578,6 +612,7 @@ export class Http1Connection {
   // === upstream events ===
 
   #onUpData = (chunk: Buffer): void => {
+    this.#idleFor = 0;
     try {
       if (this.#phase === P.Tunnel) {
         if (!this.sock.write(chunk)) { this.#up?.pause(); this.#guard?.backlogged(); }
@@ -792,7 +827,8 @@ export class Http1Connection {
       return;
     }
     this.#phase = P.Head;
-    this.sock.setTimeout(this.o.timeouts.keepAliveIdleMs);
+    this.#idleFor = 0;
+    this.#restoreTimer();
     if (this.#buf !== null) {
       try { this.#tryHead(); } catch (err) { this.#fail(asProxyError(err)); return; }
     }

@@ -12,7 +12,7 @@
  * whole life, installed at its first loan: they pass events to whoever holds
  * it now, or treat them as idle-socket events when nobody does. Per request
  * there is then no listener churn and no timer: idle expiry is one sweep per
- * pool (idle sockets close between idleTimeoutMs and 1.5 × idleTimeoutMs).
+ * pool (idle sockets close between idleTimeoutMs and 1.5 × idleTimeoutMs; 0 = never).
  */
 import type { Socket } from 'node:net';
 import { ProxyError } from '../../core/errors.ts';
@@ -173,7 +173,7 @@ export class ConnectionPool {
     s[kIdleKey] = ep.key;
     s[kIdleSince] = performance.now();
     list.push(s);
-    if (this.#sweeper === undefined) {
+    if (this.#sweeper === undefined && this.opts.idleTimeoutMs > 0) {
       const every = Math.max(5, Math.min(1000, this.opts.idleTimeoutMs / 2));
       this.#sweeper = setInterval(this.#sweep, every);
       this.#sweeper.unref();
