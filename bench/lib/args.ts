@@ -1,6 +1,6 @@
 /**
  * Command-line flags of `node bench/run.ts`, validated once. Defaults are sized
- * so the whole default run (3 runs × 2 scenarios × 5 targets) stays under ten
+ * so the whole default run (3 runs of every scenario and target) stays under ten
  * minutes on a 2-core machine; --quick is one run with shorter phases.
  */
 import { parseArgs } from 'node:util';
@@ -26,16 +26,21 @@ export interface BenchArgs {
 export const USAGE = `Usage: node bench/run.ts [options]      (npm run bench)
 
 Measures the aim-mesh agent pair against an HAProxy pair, an nginx pair and
-direct, on loopback, and writes bench/results/latest.{json,md,svg}.
+direct, on loopback (HTTP/1.1, and gRPC against a Node gRPC peer), prices each
+default layer of the agent, and writes bench/results/latest.{json,md,svg}.
 
 Options:
-  --targets a,b        targets to run (default: all): direct, haproxy, nginx, aim-mesh, aim-mesh-w2
-  --scenarios a,b      scenarios to run (default: all files in bench/scenarios/)
+  --targets a,b        targets to run (default: all): direct, haproxy, nginx, aim-mesh, aim-mesh-w2, and the
+                       per-layer variants aim-mesh-defaults, aim-mesh-no-metrics, aim-mesh-no-retries,
+                       aim-mesh-access-log, aim-mesh-bare (these run only in the layers scenario)
+  --scenarios a,b      scenarios to run (default: all files in bench/scenarios/): small, large, layers, grpc.
+                       grpc and layers set their own, shorter phases (see their files; --quick may shorten them)
+                       to keep the full run under 10 minutes; the phase flags below apply to the others
   --runs N             runs per figure; headline = median (default 3, --quick 1)
   --quick              one run with short phases (a smoke test, not for publishing)
   --warmup SEC         warm-up before each fixed-rate phase (default 1, quick 0.5)
   --rate-secs SEC      length of each fixed-rate phase (default 3, quick 2)
-  --wrk-secs SEC       length of the wrk max-throughput phase (default 3, quick 2)
+  --wrk-secs SEC       length of the closed-loop max-throughput phase, wrk or h2load (default 3, quick 2)
   --handshake-secs SEC length of the mTLS handshake phase (default 2, quick 1)
   --wrk-threads N      wrk threads (default 1)
   --connections N      open-loop client connections per target (default 32)

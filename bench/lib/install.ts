@@ -1,6 +1,6 @@
 /**
  * First-run setup: the peers the harness measures against (nginx, HAProxy),
- * the closed-loop load tool (wrk) and openssl come from Debian's packages.
+ * the closed-loop load tools (wrk; h2load for gRPC) and openssl come from Debian's packages.
  * Missing ones are installed with `apt-get install -y`, and the user is told
  * which and why. While installing, a temporary policy-rc.d (exit 101, the
  * Debian convention for containers) keeps the packages' maintainer scripts
@@ -19,6 +19,7 @@ const TOOLS: readonly Tool[] = [
   { bin: 'nginx', pkg: 'nginx', why: 'the backend, and the nginx pair' },
   { bin: 'haproxy', pkg: 'haproxy', why: 'the HAProxy pair' },
   { bin: 'wrk', pkg: 'wrk', why: 'closed-loop max throughput' },
+  { bin: 'h2load', pkg: 'nghttp2-client', why: 'closed-loop gRPC max throughput' },
   { bin: 'openssl', pkg: 'openssl', why: 'run-time CA and leaf certificates' },
 ];
 
@@ -41,7 +42,7 @@ function apt(args: string[]): number {
   return r.status ?? 1;
 }
 
-export type ToolPaths = Readonly<Record<'nginx' | 'haproxy' | 'wrk' | 'openssl', string>>;
+export type ToolPaths = Readonly<Record<'nginx' | 'haproxy' | 'wrk' | 'h2load' | 'openssl', string>>;
 
 /** Make sure every tool is there, installing from Debian if needed. Throws with advice when it cannot. */
 export function ensureTools(log: (line: string) => void): ToolPaths {
@@ -86,6 +87,7 @@ export function toolVersions(paths: ToolPaths): Record<string, string> {
     nginx: v(paths.nginx, ['-v']),
     haproxy: v(paths.haproxy, ['-v']),
     wrk: v(paths.wrk, ['-v']),
+    h2load: v(paths.h2load, ['--version']),
     openssl: execFileSync(paths.openssl, ['version'], { encoding: 'utf8' }).trim(),
   };
 }

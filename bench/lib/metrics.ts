@@ -27,7 +27,8 @@ export const PCTS = [['p50', 'p50'], ['p90', 'p90'], ['p99', 'p99'], ['p999', 'p
 
 export function metricDefs(s: Scenario): MetricDef[] {
   const defs: MetricDef[] = [
-    { key: 'throughput_rps', label: 'Max throughput, wrk', unit: 'req/s', better: 'higher' },
+    { key: 'throughput_rps', label: s.kind === 'grpc' ? 'Max throughput, h2load (gRPC calls/s)' : 'Max throughput, wrk', unit: 'req/s', better: 'higher' },
+    { key: 'closed_loop_errors', label: `Errors in the ${s.kind === 'grpc' ? 'h2load (incl. grpc-status ≠ 0)' : 'wrk'} phase`, unit: '', better: 'lower' },
     { key: 'cpu_us_per_req_outbound', label: 'CPU per request at max throughput, outbound proxy', unit: 'µs', better: 'lower' },
     { key: 'cpu_us_per_req_inbound', label: 'CPU per request at max throughput, inbound proxy', unit: 'µs', better: 'lower' },
   ];
@@ -52,7 +53,9 @@ export function metricDefs(s: Scenario): MetricDef[] {
 /** Flatten one cell to metric values; `direct` is the same run's direct cell (for added latency), if any. */
 export function cellMetrics(cell: CellResult, direct: CellResult | undefined): Record<string, number> {
   const m: Record<string, number> = {};
-  if (cell.wrk) m.throughput_rps = cell.wrk.requestsPerSec;
+  const closed = cell.wrk ?? cell.h2load;
+  if (closed) m.throughput_rps = closed.requestsPerSec;
+  if (cell.closedLoopErrors !== undefined) m.closed_loop_errors = cell.closedLoopErrors;
   const us = cell.wrkCpuUsPerReq;
   if (us?.outbound !== undefined) m.cpu_us_per_req_outbound = us.outbound;
   if (us?.inbound !== undefined) m.cpu_us_per_req_inbound = us.inbound;

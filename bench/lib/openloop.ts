@@ -13,6 +13,8 @@
  * so the generator's own floor is visible next to the headline figure.
  * Requests go through `Pool.dispatch` with one small handler object each (no
  * Readable per response), to keep the generator's CPU share low on 2 cores.
+ * The schedule and bookkeeping (runOpenLoopWith, Phase) are shared with the
+ * gRPC generator (grpc-openloop.ts), which only sends differently.
  */
 import { Pool, type Dispatcher } from 'undici';
 import { summarize, type LatencySummary } from './percentiles.ts';
@@ -52,15 +54,24 @@ export function openLoopClient(origin: string, connections = 32): Pool {
   return new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
 }
 
-/** Bookkeeping of one phase, shared by its request handlers. */
-class Phase {
+/** Something in flight that can be cut off when a phase ends (an undici controller, an h2 stream). */
+export interface Abortable {
+  abort(reason: Error): void;
+}
+
+/**
+ * Bookkeeping of one phase, shared by its requests. A sender (HTTP/1 below,
+ * gRPC in grpc-openloop.ts) reports each request once through `succeed` or
+ * `fail`, then `settle`.
+ */
+export class Phase {
   readonly sched: OpenLoopSchedule;
   readonly t0 = performance.now();
   readonly lat: Float64Array;
   readonly svc: Float64Array;
   readonly lag: Float64Array;
   readonly settled: Uint8Array;
-  readonly live = new Set<Dispatcher.DispatchController>();
+  readonly live = new Set<Abortable>();
   samples = 0;
   svcN = 0;
   ok = 0;
@@ -82,10 +93,28 @@ class Phase {
     this.settled = new Uint8Array(this.sched.total);
   }
 
+  /** A good response ended now: latency from its slot, service time from its dispatch. */
+  succeed(slot: number, sentAt: number): void {
+    if (this.finished) return;
+    const now = performance.now();
+    this.lastDone = now;
+    this.ok++;
+    this.lat[this.samples++] = now - slot;
+    this.svc[this.svcN++] = now - sentAt;
+  }
+
   fail(msg: string): void {
     if (this.finished) return;
     this.errors++;
     this.firstError ??= msg;
+  }
+
+  /** Request i is over (after succeed or fail); `handle` leaves the live set. */
+  settle(i: number, handle: Abortable | undefined): void {
+    if (handle) this.live.delete(handle);
+    this.settled[i] = 1;
+    this.outstanding--;
+    this.onSettled();
   }
 }
 
@@ -120,31 +149,27 @@ class Req implements Dispatcher.DispatchHandler {
   }
   onResponseEnd(): void {
     const p = this.p;
-    if (!p.finished) {
-      if (this.status === 200 && this.bytes === p.o.expectBytes) {
-        const now = performance.now();
-        p.lastDone = now;
-        p.ok++;
-        p.lat[p.samples++] = now - this.slot;
-        p.svc[p.svcN++] = now - this.sentAt;
-      } else p.fail(`status ${this.status}, ${this.bytes} body bytes (expected 200, ${p.o.expectBytes})`);
-    }
-    this.done();
+    if (this.status === 200 && this.bytes === p.o.expectBytes) p.succeed(this.slot, this.sentAt);
+    else p.fail(`status ${this.status}, ${this.bytes} body bytes (expected 200, ${p.o.expectBytes})`);
+    p.settle(this.i, this.ctrl);
   }
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
     this.p.fail(err.message);
-    this.done();
-  }
-  done(): void {
-    const p = this.p;
-    if (this.ctrl) p.live.delete(this.ctrl);
-    p.settled[this.i] = 1;
-    p.outstanding--;
-    p.onSettled();
+    this.p.settle(this.i, this.ctrl);
   }
 }
 
+/** Sends request i of phase p, scheduled at `slot`, now (`sentAt`); reports back through p. */
+export type Send = (p: Phase, i: number, slot: number, sentAt: number) => void;
+
+/** An open-loop HTTP/1.1 GET phase through an undici pool. */
 export function runOpenLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoopResult> {
+  const opts = { path: o.path, method: 'GET' } as const;
+  return runOpenLoopWith(o, (p, i, slot, now) => void pool.dispatch(opts, new Req(p, i, slot, now)));
+}
+
+/** The schedule, pacing and summary of one phase, whatever sends the requests. */
+export function runOpenLoopWith(o: OpenLoopOptions, send: Send): Promise<OpenLoopResult> {
   const p = new Phase(o);
   const { sched, t0 } = p;
   let sent = 0;
@@ -178,7 +203,7 @@ export function runOpenLoop(pool: Pool, o: OpenLoopOptions): Promise<OpenLoopRes
         const slot = t0 + sched.sendTime(i);
         p.lag[i] = now - slot;
         p.outstanding++;
-        pool.dispatch({ path: o.path, method: 'GET' }, new Req(p, i, slot, now));
+        send(p, i, slot, now);
       }
     };
     p.onSettled = () => {

@@ -6,15 +6,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchArgs } from './args.ts';
+import type { LayerCost } from './layers.ts';
 import type { Machine } from './machine.ts';
 import { renderMarkdown } from './markdown.ts';
-import type { CellResult } from './measure.ts';
+import type { CellResult, Phases } from './measure.ts';
 import type { Figure, MetricDef } from './metrics.ts';
 import { renderSvg } from './svg.ts';
 
 export interface TargetInfo {
   readonly name: string;
+  /** A name can have an http1 and a grpc build; each is listed. */
+  readonly kind: 'http1' | 'grpc';
   readonly description: string;
+  /** The scenarios this build runs in. */
+  readonly scenarios: readonly string[];
   readonly available: boolean;
   readonly error?: string;
   readonly handshakeNote?: string;
@@ -22,10 +27,16 @@ export interface TargetInfo {
 
 export interface ScenarioInfo {
   readonly name: string;
+  readonly kind: 'http1' | 'grpc';
   readonly description: string;
   readonly path: string;
   readonly bodyBytes: number;
   readonly rates: readonly number[];
+  readonly handshake: boolean;
+  /** Measured side by side in interleaved slices (lib/interleave.ts). */
+  readonly interleave?: boolean;
+  /** Phase lengths used (the flags', or the scenario's own). */
+  readonly phases?: Phases;
   readonly metrics: readonly MetricDef[];
 }
 
@@ -46,6 +57,8 @@ export interface Report {
   readonly targets: readonly TargetInfo[];
   /** scenario → target → metric key → figure (median of runs, with ratios). */
   readonly figures: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, Figure>>>>>>;
+  /** The `layers` scenario's per-layer cost (with − without, per run, median), when it ran. */
+  readonly layerCosts?: readonly LayerCost[];
   readonly raw: readonly RawCell[];
 }
 

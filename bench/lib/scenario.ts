@@ -2,8 +2,8 @@
  * What a scenario is, and how the harness finds them: one file per scenario in
  * bench/scenarios/ (pino's one-bench-per-file layout), each default-exporting a
  * `Scenario`. Adding a scenario means adding a file; run.ts needs no change for
- * another HTTP/1.1 shape. A new `kind` (gRPC unary, per-layer cost) adds its own
- * client and backend beside the http1 ones, keyed by this field.
+ * another HTTP/1.1 shape. Each `kind` has its own clients (lib/drivers.ts),
+ * backend and target builds: http1 (nginx backend) and grpc (a Node gRPC peer).
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,8 @@ export interface Scenario {
   /** Set from the file name by the loader. */
   readonly name: string;
   readonly description: string;
-  readonly kind: 'http1';
+  /** http1: undici open loop + wrk, nginx backend. grpc: node:http2 open loop + h2load, gRPC peer backend. */
+  readonly kind: 'http1' | 'grpc';
   /** Run order among scenarios (lower first). */
   readonly order: number;
   /** Path the client asks for; the backend serves a body of `bodyBytes` there. */
@@ -20,8 +21,23 @@ export interface Scenario {
   readonly bodyBytes: number;
   /** Open-loop rates (req/s). CPU is reported at every rate; the headline CPU is at rates[0]. */
   readonly rates: readonly number[];
-  /** wrk's connections for the closed-loop max-throughput phase. */
+  /** Connections of the closed-loop max-throughput phase (wrk, or h2load for grpc). */
   readonly wrkConnections: number;
+  /** grpc: concurrent streams per connection, in h2load and across the open-loop sessions (default 1). */
+  readonly streams?: number;
+  /** Only these targets run the scenario (default: every target of its kind that runs it). */
+  readonly targets?: readonly string[];
+  /**
+   * Start all its targets side by side and measure them in interleaved 1-second closed-loop slices
+   * (lib/interleave.ts) instead of one after another; phaseSec.closed is then the number of rounds.
+   */
+  readonly interleave?: boolean;
+  /**
+   * This scenario's own phase lengths, in seconds, instead of the flags' (--warmup, --rate-secs, --wrk-secs),
+   * sized to keep the full run under ten minutes; --quick may only shorten them. A scenario without fixed
+   * rates warms up with the closed-loop tool.
+   */
+  readonly phaseSec?: { readonly warmup?: number; readonly rate?: number; readonly closed?: number };
   /** Measure the mTLS handshake rate in this scenario (once per target is enough). */
   readonly handshake: boolean;
 }
@@ -33,6 +49,11 @@ const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url));
 /** Every scenario file's name (without .ts), sorted. */
 export function scenarioNames(): string[] {
   return readdirSync(DIR).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+}
+
+/** Does target `t` take part in scenario `s`? */
+export function runsIn(t: { name: string; kind?: string; scenarios?: readonly string[] }, s: Scenario): boolean {
+  return (t.kind ?? 'http1') === s.kind && (!t.scenarios || t.scenarios.includes(s.name)) && (!s.targets || s.targets.includes(t.name));
 }
 
 /** Load the named scenarios (all when `names` is empty), in their `order`. */

@@ -1,8 +1,9 @@
 /**
- * A hand-written SVG grouped bar chart for the README: per scenario, three
- * groups (max throughput, added p50, added p99 at the first fixed rate), one bar
- * per proxy target, each the ratio to the HAProxy pair in the same run (the
- * dashed line at 1.0). Bars carry the ratio and the absolute figure. No
+ * A hand-written SVG grouped bar chart for the README: per scenario with an
+ * HAProxy pair (small, large, grpc), three groups (max throughput, added p50,
+ * added p99 at the first fixed rate), one bar per proxy target, each the ratio
+ * to the HAProxy pair in the same run (the dashed line at 1.0); then, when the
+ * layers scenario ran, the per-layer cost as horizontal bars. Bars carry the ratio and the absolute figure. No
  * dependencies: plain SVG text, readable on GitHub's light and dark themes.
  */
 import { fmtValue } from './format.ts';
@@ -30,9 +31,8 @@ interface Group {
   readonly unit: string;
 }
 
-function panel(r: Report, scIndex: number, y0: number, targets: readonly string[]): string {
-  const sc = r.scenarios[scIndex];
-  if (!sc) return '';
+function panel(r: Report, sc: Report['scenarios'][number], y0: number, legend: readonly string[]): string {
+  const targets = legend.filter((t) => r.figures[sc.name]?.[t]);
   const rate = sc.rates[0] ?? 0;
   const figs = r.figures[sc.name] ?? {};
   const groups: Group[] = [
@@ -68,7 +68,7 @@ function panel(r: Report, scIndex: number, y0: number, targets: readonly string[
     targets.forEach((t, ti) => {
       const f = fig(t, g.key);
       const x = gx + ti * bw;
-      const color = COLORS[ti % COLORS.length];
+      const color = COLORS[legend.indexOf(t) % COLORS.length];
       if (!f || !Number.isFinite(f.vsHaproxy)) {
         parts.push(`<text x="${x + bw / 2}" y="${base - 6}" class="small" text-anchor="middle">n/a</text>`);
         return;
@@ -86,14 +86,48 @@ function panel(r: Report, scIndex: number, y0: number, targets: readonly string[
   return parts.join('\n');
 }
 
+/**
+ * The per-layer cost panel: one horizontal bar per toggle, the added CPU per
+ * request of both agents (variant with the layer − without), with the
+ * throughput ratio and the noise beside it. Bars left of zero are noise (a layer cannot save CPU).
+ */
+function layerPanel(r: Report, y0: number): string {
+  const costs = (r.layerCosts ?? []).filter((c) => Number.isFinite(c.addedUsPair));
+  const top = y0 + 40;
+  const rowH = 30;
+  const labelW = 250;
+  const x0 = LEFT + labelW;
+  const plotW = W - 40 - 250 - x0; // room right of the longest bar for its label
+  const lo = Math.min(0, ...costs.map((c) => c.addedUsPair));
+  const hi = Math.max(1, ...costs.map((c) => c.addedUsPair));
+  const x = (v: number): number => x0 + ((v - lo) / (hi - lo)) * plotW;
+  const parts = [`<text x="${LEFT}" y="${y0 + 20}" class="h2">${esc('layers: added CPU per request, both agents (variant with the layer − without, same run)')}</text>`,
+    `<line x1="${x(0)}" x2="${x(0)}" y1="${top - 6}" y2="${top + costs.length * rowH}" class="base"/>`,
+    `<text x="${LEFT}" y="${top + costs.length * rowH + 14}" class="small">${esc('± one standard error from the 1-second slices; a difference within about twice it is noise')}</text>`];
+  costs.forEach((c, i) => {
+    const y = top + i * rowH;
+    const a = Math.min(x(0), x(c.addedUsPair));
+    parts.push(
+      `<text x="${x0 - 10}" y="${y + 15}" class="axis" text-anchor="end">${esc(c.layer)}</text>`,
+      `<rect x="${a}" y="${y + 3}" width="${Math.max(1, Math.abs(x(c.addedUsPair) - x(0)))}" height="${rowH - 10}" fill="${COLORS[i % COLORS.length]}"><title>${esc(`${c.layer}: ${c.addedUsPair.toFixed(2)} µs per request; throughput ${c.throughputRatio.toFixed(3)}×`)}</title></rect>`,
+      `<text x="${Math.max(x(0), x(c.addedUsPair)) + 6}" y="${y + 15}" class="val">${esc(`${c.addedUsPair >= 0 ? '+' : ''}${fmtValue(c.addedUsPair, 'µs')}${Number.isFinite(c.noiseUs) ? ` ± ${fmtValue(c.noiseUs, 'µs')}` : ''} µs · throughput ${Number.isFinite(c.throughputRatio) ? c.throughputRatio.toFixed(2) : 'n/a'}×`)}</text>`,
+    );
+  });
+  return parts.join('\n');
+}
+
+const LAYER_PANEL_H = (r: Report): number => (r.layerCosts?.length ? 76 + r.layerCosts.length * 30 : 0);
+
 export function renderSvg(r: Report): string {
-  const targets = r.targets.filter((t) => t.name !== 'direct').map((t) => t.name);
-  const H = 78 + r.scenarios.length * PANEL_H + 44;
-  const legend = targets.map((t, i) => {
-    const info = r.targets.find((x) => x.name === t);
+  // Panels for the scenarios with HAProxy ratios to show (not `layers`, whose variants have no peer).
+  const panels = r.scenarios.filter((sc) => r.figures[sc.name]?.haproxy);
+  const names = [...new Set(r.targets.map((t) => t.name))].filter((t) => t !== 'direct' && panels.some((sc) => r.targets.some((x) => x.name === t && x.scenarios.includes(sc.name))));
+  const H = 78 + panels.length * PANEL_H + LAYER_PANEL_H(r) + 44;
+  const legend = names.map((t, i) => {
+    const available = r.targets.some((x) => x.name === t && x.available);
     const x = LEFT + i * 170;
     return `<rect x="${x}" y="50" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>` +
-      `<text x="${x + 18}" y="60" class="axis">${esc(t)}${info?.available ? '' : ' (unavailable)'}</text>`;
+      `<text x="${x + 18}" y="60" class="axis">${esc(t)}${available ? '' : ' (unavailable)'}</text>`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">
 <style>
@@ -104,7 +138,8 @@ export function renderSvg(r: Report): string {
 <rect class="bg" width="${W}" height="${H}" rx="6"/>
 <text x="${LEFT}" y="28" class="h1">${esc(`Proxy pairs vs the HAProxy pair, same run (median of ${r.settings.runs} run${r.settings.runs > 1 ? 's' : ''}${r.settings.quick ? ', --quick' : ''})`)}</text>
 ${legend.join('\n')}
-${r.scenarios.map((_, i) => panel(r, i, 70 + i * PANEL_H, targets)).join('\n')}
+${panels.map((sc, i) => panel(r, sc, 70 + i * PANEL_H, names)).join('\n')}
+${LAYER_PANEL_H(r) ? layerPanel(r, 70 + panels.length * PANEL_H) : ''}
 <text x="${LEFT}" y="${H - 30}" class="small">${esc(machineLine(r.machine))}</text>
 <text x="${LEFT}" y="${H - 14}" class="small">${esc(`${r.generatedAt.slice(0, 16).replace('T', ' ')} UTC · load average ${r.machine.loadAvgStart.toFixed(2)} → ${r.machine.loadAvgEnd.toFixed(2)} · bars: ratio to the HAProxy pair in the same run, label: absolute median`)}</text>
 </svg>

@@ -9,6 +9,9 @@
  * creates the CA. The harness then signs its own client leaf from that CA to
  * measure new mTLS connections against the inbound agent, as for the other pairs.
  * `extraArgs` (run.ts --agent-args) go to both agents and are printed in the report.
+ * A `variant` names another pair built the same way: the grpc scenario's (both
+ * ports pinned to gRPC, the backend a gRPC peer) or a per-layer variant with a
+ * config file per agent (aim-mesh-layers.ts).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,12 +51,28 @@ function clientHop(caDir: string, dir: string, port: number): TlsHop | string {
   }
 }
 
+/** A variant of the pair: the grpc scenario's, or one of the per-layer variants (aim-mesh-layers.ts). */
+export interface AimMeshVariant {
+  readonly name: string;
+  readonly description: string;
+  readonly kind?: 'grpc';
+  readonly scenarios?: readonly string[];
+  /** A config file (JSON) for each agent, under the flags; an outbound one with `upstreams` replaces --upstream. */
+  readonly config?: (upstream: { name: string; listen: string }) => { inbound?: object; outbound?: object };
+  /** Extra flags for both agents (e.g. --access-log). */
+  readonly args?: readonly string[];
+}
+
 /** The aim-mesh pair with `workers` processes per agent (`aim-mesh`, `aim-mesh-w2`, …). */
-export function aimMesh(workers: number, extraArgs: readonly string[] = []): TargetDef {
+export function aimMesh(workers: number, extraArgs: readonly string[] = [], variant?: AimMeshVariant): TargetDef {
+  const grpc = variant?.kind === 'grpc';
+  const args = [...(variant?.args ?? []), ...extraArgs];
   return {
-    name: workers === 1 ? 'aim-mesh' : `aim-mesh-w${workers}`,
-    description: `client → aim-mesh outbound agent → (mTLS) → aim-mesh inbound agent → backend; ${workers} process(es) per agent` +
-      (extraArgs.length ? `; extra agent args: ${extraArgs.join(' ')}` : ''),
+    name: variant?.name ?? (workers === 1 ? 'aim-mesh' : `aim-mesh-w${workers}`),
+    description: (variant?.description ?? `client → aim-mesh outbound agent → (mTLS) → aim-mesh inbound agent → backend; ${workers} process(es) per agent`) +
+      (args.length ? `; extra agent args: ${args.join(' ')}` : ''),
+    ...(variant?.kind ? { kind: variant.kind } : {}),
+    ...(variant?.scenarios ? { scenarios: variant.scenarios } : {}),
     async start(ctx) {
       const [outPort, inPort, outListen, clientApp, adminIn, adminOut] = await Promise.all(Array.from({ length: 6 }, freePort));
       const registry = join(ctx.dir, 'registry.yaml');
@@ -61,23 +80,32 @@ export function aimMesh(workers: number, extraArgs: readonly string[] = []): Tar
       writeFileSync(registry, `# written by aim-mesh bench\nservices:\n  ${UPSTREAM}:\n    instances:\n      - { address: ${HOST}, port: ${inPort} }\n`);
       // A short drain keeps stopping the pair quick; it does not touch the data path.
       const common = { registry, 'ca-dir': caDir, 'drain-timeout': '2s' };
-      const inbound = agent(ctx.procs, ctx.repo, `aim-mesh-inbound-w${workers}`, workers, {
-        service: UPSTREAM, 'service-addr': `${HOST}:${ctx.backend.port}`, listen: `${HOST}:${inPort}`, 'admin-bind': `${HOST}:${adminIn}`, ...common,
-      }, extraArgs);
+      // Variants: a config file per agent under the flags; gRPC pins both ports to the protocol.
+      const cfg = variant?.config?.({ name: UPSTREAM, listen: `${HOST}:${outPort}` }) ?? {};
+      const file = (role: string, c: object | undefined): Record<string, string> => {
+        if (!c) return {};
+        writeFileSync(join(ctx.dir, `${role}.json`), JSON.stringify(c));
+        return { config: join(ctx.dir, `${role}.json`) };
+      };
+      const inbound = agent(ctx.procs, ctx.repo, `${variant?.name ?? 'aim-mesh'}-inbound-w${workers}`, workers, {
+        ...file('inbound', cfg.inbound), service: UPSTREAM, 'service-addr': `${HOST}:${ctx.backend.port}`, listen: `${HOST}:${inPort}`,
+        'admin-bind': `${HOST}:${adminIn}`, ...(grpc ? { 'service-protocol': 'grpc' } : {}), ...common,
+      }, args);
       let outbound: Tracked | undefined;
       try {
         await waitForPort(inPort, inbound, 20_000);
-        outbound = agent(ctx.procs, ctx.repo, `aim-mesh-outbound-w${workers}`, workers, {
-          service: CLIENT, 'service-addr': `${HOST}:${clientApp}`, listen: `${HOST}:${outListen}`,
-          upstream: `${UPSTREAM}:${outPort}`, 'admin-bind': `${HOST}:${adminOut}`, ...common,
-        }, extraArgs);
+        const upstreamFlag: Record<string, string> = cfg.outbound && 'upstreams' in cfg.outbound ? {} : { upstream: `${UPSTREAM}:${outPort}${grpc ? '/grpc' : ''}` };
+        outbound = agent(ctx.procs, ctx.repo, `${variant?.name ?? 'aim-mesh'}-outbound-w${workers}`, workers, {
+          ...file('outbound', cfg.outbound), service: CLIENT, 'service-addr': `${HOST}:${clientApp}`, listen: `${HOST}:${outListen}`,
+          ...upstreamFlag, 'admin-bind': `${HOST}:${adminOut}`, ...common,
+        }, args);
         await waitForPort(outPort, outbound, 20_000);
       } catch (e) {
         await Promise.all([outbound && ctx.procs.stop(outbound), ctx.procs.stop(inbound)]);
         throw e;
       }
       const out = outbound;
-      const hop = clientHop(caDir, ctx.dir, inPort);
+      const hop = grpc ? 'not measured in the grpc scenario' : clientHop(caDir, ctx.dir, inPort);
       return {
         origin: `http://${HOST}:${outPort}`,
         roles: () => ({ outbound: out.pids(), inbound: inbound.pids(), backend: ctx.backend.pids() }),

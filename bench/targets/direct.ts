@@ -1,6 +1,7 @@
 /**
  * direct: the client talks to the backend itself. The physical limit of this
- * machine, and the reference that "added latency" is measured against.
+ * machine, and the reference that "added latency" is measured against. Its
+ * grpc build calls the gRPC peer the same way.
  */
 import { HOST } from '../lib/ports.ts';
 import type { TargetDef } from './types.ts';
@@ -16,4 +17,11 @@ export const direct: TargetDef = {
       async stop() {},
     };
   },
+};
+
+export const directGrpc: TargetDef = {
+  name: 'direct',
+  kind: 'grpc',
+  description: 'gRPC: client → gRPC peer (no proxy)',
+  start: direct.start,
 };

@@ -1,5 +1,6 @@
 /**
- * The target contract: something the client sends HTTP/1.1 to at `origin`,
+ * The target contract: something the client sends HTTP/1.1 (or, for a grpc
+ * target, gRPC over h2c) to at `origin`,
  * whose processes are grouped by role for CPU and RSS, and (for pairs) a TLS
  * hop whose new-connection handshake rate can be measured.
  */
@@ -40,7 +41,12 @@ export interface TargetContext {
 }
 
 export interface TargetDef {
+  /** Column name in the report; the gRPC builds of a pair share the HTTP/1 build's name, so ratios line up. */
   readonly name: string;
   readonly description: string;
+  /** What the target proxies (default http1); it runs the scenarios of that kind. */
+  readonly kind?: 'http1' | 'grpc';
+  /** Run only in these scenarios (the per-layer variants); default: every scenario of its kind. */
+  readonly scenarios?: readonly string[];
   start(ctx: TargetContext): Promise<RunningTarget>;
 }
