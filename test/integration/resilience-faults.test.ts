@@ -88,6 +88,31 @@ t.test('delay: holds the request; runs under the per-try timeout (retries absorb
   t.ok(took < 2000, `answered at the request deadline (${Math.round(took)} ms), not after the 3 s delay`);
 });
 
+t.test('the request timeout on a keep-alive connection: each request gets its own full deadline', async (t) => {
+  // One client connection, so every request runs on the same downstream connection (whose
+  // attempt timer is re-armed per request, not re-created): an earlier request's deadline must
+  // neither cut a later one short nor be forgotten by it.
+  const own = closer(t);
+  const s = await startServer((req, res, n) => {
+    const wait = req.url === '/slow' ? 1_000 : req.url === '/medium' ? 250 : 0;
+    setTimeout(() => answer(200, `r${n}`)(req, res, n), wait);
+  }); own(s);
+  const o = await startOutbound([s.port], { timeouts: { request: '400ms' }, retries: { attempts: 1 } }); own(o);
+  const pool = new Pool(`http://127.0.0.1:${o.port}`, { connections: 1 }); own(pool);
+  const url = `http://127.0.0.1:${o.port}`;
+  t.equal((await send(`${url}/fast`, { dispatcher: pool })).status, 200);
+  await new Promise((r) => setTimeout(r, 250));
+  // Started 250 ms after the first: a deadline left over from it would fire 150 ms into this one.
+  t.equal((await send(`${url}/medium`, { dispatcher: pool })).status, 200, 'a 250 ms answer within its own 400 ms deadline');
+  const t0 = performance.now();
+  const slow = await send(`${url}/slow`, { dispatcher: pool });
+  const took = performance.now() - t0;
+  t.equal(slow.status, 504, 'a 1 s answer is cut at the deadline');
+  t.equal(slow.headers['x-aim-mesh-error'], 'upstream_timeout');
+  t.ok(took >= 380 && took < 900, `at the 400 ms deadline (${Math.round(took)} ms)`);
+  t.equal((await send(`${url}/medium`, { dispatcher: pool })).status, 200, 'the next request on the connection has a fresh deadline');
+});
+
 t.test('grpc-timeout tightens the request deadline and never loosens it (HTTP/1, gRPC content type)', async (t) => {
   const own = closer(t);
   const s = await startServer(slowly(t, 3000, 'late')); own(s);

@@ -111,7 +111,14 @@ export class Http1Connection {
   #reqBytesSent = false;
   #closeAfter = false;
   #upReusable = true;
+  /**
+   * The attempt timer: one Timeout per connection, re-armed with refresh() when the next
+   * attempt wants the same length (the usual case), never cleared between requests: a
+   * disarmed timer that fires finds #reqArmed false and does nothing.
+   */
   #reqTimer: NodeJS.Timeout | undefined;
+  #reqTimerMs = 0;
+  #reqArmed = false;
   #headTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #rw: RewriteOut = { requestId: '', spanId: '', traceparent: '', hops: 0 };
@@ -232,6 +239,7 @@ export class Http1Connection {
     const wasPhase = this.#phase;
     this.#phase = P.Closed;
     this.#clearTimers();
+    clearTimeout(this.#reqTimer);
     this.#guard?.stop();
     if (wasPhase === P.Tunnel) {
       // The tunnel (WebSocket) is over: end the exchange, so onDone filters run (they release
@@ -516,7 +524,7 @@ export class Http1Connection {
     this.#attemptOpen = false;
     cl.attemptStarted(ep, c);
     this.#attemptCounted = true;
-    if (this.#reqTimer === undefined) this.#armAttemptTimer();
+    if (!this.#reqArmed) this.#armAttemptTimer();
     // Hold the body until there is somewhere to write it (a complete request has none left to read;
     // pipelined bytes pause the socket themselves).
     if (!this.#reqDone) this.sock.pause();
@@ -530,7 +538,14 @@ export class Http1Connection {
     const now = performance.now();
     const route = this.ctx.route as RoutePolicy | undefined;
     const until = attemptDeadline(now, this.#deadline, route !== undefined ? route.timeouts.perTryMs : 0);
-    if (until !== Infinity) this.#reqTimer = setTimeout(this.#onReqTimeout, Math.max(1, until - now));
+    if (until === Infinity) return;
+    const ms = Math.max(1, Math.ceil(until - now));
+    this.#reqArmed = true;
+    if (this.#reqTimer !== undefined && ms === this.#reqTimerMs) { this.#reqTimer.refresh(); return; }
+    clearTimeout(this.#reqTimer);
+    this.#reqTimerMs = ms;
+    this.#reqTimer = setTimeout(this.#onReqTimeout, ms);
+    this.#reqTimer.unref(); // the sockets keep the process alive, not this timer
   }
 
   #onAcquired(seq: number, err: ProxyError | null, s: Socket | null, reused: boolean): void {
@@ -566,7 +581,7 @@ export class Http1Connection {
   /** `decided`: the retry decision when the caller already asked the decider (a retryable status). */
   #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number): void {
     const latency = performance.now() - this.#attemptAt;
-    if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
+    this.#reqArmed = false;
     // An attempt that timed out during an injected delay: the delay must not start a second attempt.
     if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
     this.#dropUpstream();
@@ -605,7 +620,8 @@ export class Http1Connection {
   }
 
   #onReqTimeout = (): void => {
-    this.#reqTimer = undefined;
+    if (!this.#reqArmed) return;
+    this.#reqArmed = false;
     if (this.#res === null) this.#attemptFailed(new ProxyError('upstream_timeout', `no response head within ${this.o.cluster.timeouts.requestMs} ms`));
   };
 
@@ -660,7 +676,7 @@ export class Http1Connection {
   }
 
   #responseHead(head: ResponseHead, rest: Buffer | null): void {
-    if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
+    this.#reqArmed = false;
     const c = this.ctx;
     const req = this.#req!;
     this.#res = head;
@@ -793,7 +809,7 @@ export class Http1Connection {
     if (this.#res === null) {
       // Nothing reached the client yet: maybe a keep-alive race on a reused socket.
       if (this.#upReused && this.#upBuf === null && this.#replayable() && this.#req!.bodyKind === BodyKind.None) {
-        clearTimeout(this.#reqTimer); this.#reqTimer = undefined;
+        this.#reqArmed = false;
         this.#endAttempt(false, 0, err);
         this.ctx.attempts--; // a stale pooled socket is not a real attempt
         this.#reqBytesSent = false;
@@ -898,7 +914,7 @@ export class Http1Connection {
   }
 
   #clearTimers(): void {
-    if (this.#reqTimer !== undefined) { clearTimeout(this.#reqTimer); this.#reqTimer = undefined; }
+    this.#reqArmed = false;
     if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
     if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
   }
