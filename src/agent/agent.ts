@@ -207,7 +207,9 @@ export class Agent {
     // Transparent mode (issue 9): the outbound capture listener, beside the explicit upstream listeners,
     // with the same agent-to-agent dialers and filter stacks; it binds its own port (dual stack when possible).
     if (cfg.transparent.enabled) {
-      this.capture = await startCapture(this, { dialers: { http: agentDialer, tcp: tcpAgentDialer }, filtersFor, draining, signal: this.#abort.signal,
+      // Also the explicit listeners' overload manager and slow-reader send guard; h2c/gRPC is served per stream (h2 dialer).
+      this.capture = await startCapture(this, { dialers: { http: agentDialer, tcp: tcpAgentDialer, h2: h2AgentDialer }, filtersFor, draining, signal: this.#abort.signal,
+        overload: this.overload, sendGuard: { windowMs: cfg.limits.write_idle, minBytesPerSec: cfg.limits.min_send_rate },
         onCluster: (name, cluster, filters) => { this.stacks.set(name, { direction: 'outbound', cluster, filters }); cluster.observers.push(this.recentRequests); } });
       this.listeners.push(...this.capture.listeners);
     }

@@ -7,14 +7,16 @@
  * maps it to a mesh service (transparent/capture.ts, with an index rebuilt on
  * every registry update), and then:
  *
- *   mesh service  → that service's capture cluster (created lazily, fed from
- *                   discovery, dialled with the agent-to-agent dialers the
- *                   explicit upstreams use), served by protocol detection:
- *                   HTTP/1 through Http1Connection, everything else (opaque
- *                   TCP, TLS, h2c) forwarded as bytes to the service's agents,
- *                   whose inbound side detects h2c itself. Opaque ports
- *                   (detect.opaque_ports, matched on the original destination
- *                   port) skip detection: server-speaks-first protocols.
+ *   mesh service  → that service's capture clusters (capture-clusters.ts:
+ *                   created lazily, fed from discovery, dialled with the
+ *                   agent-to-agent dialers the explicit upstreams use), served
+ *                   by protocol detection: HTTP/1 through Http1Connection,
+ *                   HTTP/2 (h2c, gRPC) through the HTTP/2 handler (each
+ *                   stream balanced, retried and counted), everything else
+ *                   (opaque TCP, the app's own TLS) forwarded as bytes.
+ *                   Opaque ports (detect.opaque_ports, matched on the original
+ *                   destination port) skip detection: server-speaks-first
+ *                   protocols.
  *   not mesh      → an HTTP/1 request whose Host names a service still goes to
  *                   it; otherwise the policy: passthrough (dial the original
  *                   destination, pipe) or block (close, log the reason).
@@ -26,19 +28,22 @@
  * recognises a captured socket as one this capture dialled itself, and the
  * log line says what to fix.
  *
+ * Overload, as on the explicit listeners: while the overload manager says
+ * overloaded, HTTP/1 requests get 503 `overloaded` and opaque connections
+ * (mesh TCP, passthrough) are closed at once; HTTP/1 responses have the
+ * slow-reader send guard (limits.write_idle, limits.min_send_rate).
+ *
  * Observable: `transparent_capture_total{result}` (mesh | passthrough |
  * passthrough_failed | blocked | no_original_dst | loop), log lines, and
  * `explain()`. Per connection the extra cost is one getsockopt (2-4 µs, see
  * transparent/README.md) and a few Map lookups.
  */
 import { connect, type Socket } from 'node:net';
-import type { AgentConfig, UpstreamConfig } from '../config/schema.ts';
-import { upstreamSchema } from '../config/schema.ts';
-import type { Filter } from '../core/filter.ts';
+import type { AgentConfig } from '../config/schema.ts';
 import type { Resolver } from '../discovery/types.ts';
-import { Cluster } from '../proxy/cluster.ts';
-import { ConnectionPool, type Dialer } from '../proxy/upstream/pool.ts';
+import type { Cluster } from '../proxy/cluster.ts';
 import { Http1Connection, type Http1Options } from '../proxy/http1/connection.ts';
+import type { SendGuardLimits } from '../proxy/http1/send-guard.ts';
 import { forwardTcp } from '../proxy/tcp/forward.ts';
 import { errorResponse } from '../proxy/http1/rescue.ts';
 import { ProxyError } from '../core/errors.ts';
@@ -55,7 +60,8 @@ import { LoopGuard, type Guarded } from '../transparent/loop-guard.ts';
 import { readHost } from '../transparent/host-peek.ts';
 import { pipeBoth } from '../transparent/passthrough.ts';
 import { CaptureStats } from '../transparent/capture-stats.ts';
-import { feedFromDiscovery, upstreamCluster } from './clusters.ts';
+import { CaptureClusters, type CaptureClusterWiring } from './capture-clusters.ts';
+import { Deferred, tcpConnection } from './pending-connection.ts';
 
 /** What the capture needs from the agent (Agent satisfies it). */
 export interface CaptureHost {
@@ -67,20 +73,18 @@ export interface CaptureHost {
   readonly consul?: { readonly client: ConsulClient } | undefined;
 }
 
-export interface CaptureWiring {
-  /** The agent-to-agent dialers of the explicit upstreams: `http` for the HTTP/1 path, `tcp` for opaque bytes. */
-  readonly dialers: { readonly http: Dialer; readonly tcp: Dialer };
-  readonly filtersFor: (direction: 'outbound', target: string) => Filter[];
+/** The explicit listeners' wiring, shared: dialers, filter stacks, overload manager, send guard. */
+export interface CaptureWiring extends CaptureClusterWiring {
   readonly draining: () => boolean;
-  /** Aborts when the agent stops (ends the discovery feeds). */
-  readonly signal: AbortSignal;
-  /** Called for each cluster created (the agent registers it for /explain and its observers). */
-  readonly onCluster?: (name: string, cluster: Cluster, filters: Filter[]) => void;
+  /** The agent's overload manager (listeners/overload.ts). */
+  readonly overload?: Http1Options['overload'] & { shedConnection(): void };
+  /** Slow-reader limits for HTTP/1 responses (limits.write_idle, limits.min_send_rate). */
+  readonly sendGuard?: SendGuardLimits;
 }
 
 export interface Capture {
   readonly listeners: Listener[];
-  /** The lazily created clusters, by service (HTTP/1 and opaque bytes use separate pools). */
+  /** The lazily created clusters, by service (HTTP/1, HTTP/2 and opaque bytes use separate pools). */
   readonly clusters: ReadonlyMap<string, { readonly http: Cluster; readonly tcp: Cluster }>;
   /** For /explain: the policy, the index, the counts and the last non-mesh destinations. */
   explain(): Record<string, unknown>;
@@ -106,54 +110,38 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
   }
   const indexFeed = feedCaptureIndex(resolver, cfg.upstreams.map((u) => u.name), t.policy, w.signal, log, catalog satisfies CatalogFeed | undefined);
 
-  // === clusters, one pair per service, created on first use ===
+  // === clusters, one set per service, created on first use ===
   const guard = new LoopGuard();
-  const clusters = new Map<string, ServiceClusters>();
-  const idleUp = 60_000;
-  const upstreamDefaults = upstreamSchema.parse({ name: 'transparent', listen: '127.0.0.1:1', protocol: 'auto' });
-  const clustersFor = (service: string): ServiceClusters => {
-    let c = clusters.get(service);
-    if (c !== undefined) return c;
-    const u: UpstreamConfig = cfg.upstreams.find((x) => x.name === service) ?? { ...upstreamDefaults, name: service };
-    const http = upstreamCluster(u, guard.wrap(w.dialers.http), idleUp);
-    // Opaque bytes need their own pool (a pooled HTTP/1 connection is not a fresh byte stream) and no ALPN; same endpoints.
-    const tcp = new Cluster({ name: service, endpoints: http.endpoints, balancer: http.balancer, retry: http.retry, timeouts: http.timeouts,
-      pool: new ConnectionPool(guard.wrap(w.dialers.tcp), { connectTimeoutMs: u.timeouts.connect, idleTimeoutMs: idleUp, maxIdlePerEndpoint: 0 }) });
-    const created: ServiceClusters = { http, tcp, connectMs: u.timeouts.connect, waiting: [] };
-    // The first connections wait for discovery's first set (else they would find no endpoint).
-    http.endpoints.onChange(() => { for (const go of created.waiting.splice(0)) go(); });
-    c = created;
-    clusters.set(service, c);
-    void feedFromDiscovery(http, resolver, w.signal, log);
-    w.onCluster?.(`transparent:${service}`, http, filtersFor(service));
-    w.onCluster?.(`transparent:${service}:tcp`, tcp, filtersFor(service));
-    log.info({ service }, 'transparent: cluster created');
-    return c;
-  };
+  const clusters = new CaptureClusters(cfg, w, resolver, guard, log);
 
   // === serving ===
   const limits = cfg.limits;
   const detect: Omit<DetectOptions, 'mode'> = { timeoutMs: cfg.detect.timeout, opaquePorts: new Set(cfg.detect.opaque_ports), metrics: detectMetrics(host.metrics.registry) };
-  const filters = new Map<string, Filter[]>();
-  const filtersFor = (service: string): Filter[] => {
-    let f = filters.get(service);
-    if (f === undefined) { f = w.filtersFor('outbound', service); filters.set(service, f); }
-    return f;
-  };
   const name = 'transparent';
   // A service that is also an explicit upstream keeps its configured protocol; others are detected.
   const protocols = new Map<string, PortProtocol>(cfg.upstreams.map((u) => [u.name, u.protocol]));
   const http1 = (s: Socket, service: string): Connection => new Http1Connection(s, {
-    direction: 'outbound', listener: name, cluster: clustersFor(service).http, filters: filtersFor(service),
+    direction: 'outbound', listener: name, cluster: clusters.get(service).http, filters: clusters.get(service).filters,
     headLimits: { maxHeadBytes: limits.max_header_bytes, maxHeaders: limits.max_headers, maxUrlBytes: limits.max_url_bytes },
     framingLimits: { maxChunkExtBytes: limits.max_chunk_ext_bytes, maxTrailerBytes: limits.max_trailer_bytes },
     timeouts: { headerMs: limits.header_timeout, keepAliveIdleMs: limits.keepalive_idle, streamIdleMs: limits.stream_idle },
     proto: 'http', generateRequestId: true, maxHops: cfg.max_hops, log, draining: w.draining,
+    ...(w.overload === undefined ? {} : { overload: w.overload }), ...(w.sendGuard === undefined ? {} : { sendGuard: w.sendGuard }),
   } satisfies Http1Options, undefined);
+  // While overloaded, an opaque connection (mesh TCP or passthrough) is closed at once, as on explicit TCP listeners.
+  const shed = (s: Socket): Connection | undefined => {
+    if (w.overload === undefined || !w.overload.overloaded) return undefined;
+    w.overload.shedConnection();
+    s.destroy();
+    return tcpConnection(s);
+  };
   const opaque = (s: Socket, service: string, od: OriginalDst, g: Guarded): Connection => {
     if (g.loop) return refuseLoop(s, od);
+    const shedded = shed(s);
+    if (shedded !== undefined) return shedded;
     g.kill = () => { refuseLoop(s, od); };
-    forwardTcp(s, { direction: 'outbound', listener: name, cluster: clustersFor(service).tcp, filters: filtersFor(service), idleMs: limits.stream_idle, log }, undefined);
+    const c = clusters.get(service);
+    forwardTcp(s, { direction: 'outbound', listener: name, cluster: c.tcp, filters: c.filters, idleMs: limits.stream_idle, log }, undefined);
     return tcpConnection(s);
   };
   const refuseLoop = (s: Socket, od: OriginalDst): Connection => {
@@ -170,11 +158,12 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
       if (known === 'http1') { const c = http1(s, service); s.resume(); return c; } // already detected: the socket is paused
       return serveByProtocol(s, protocols.get(service) ?? 'auto', {
         http1: (sock) => http1(sock, service), // no guard: a looping request ends at max_hops with 508 loop_detected
-        h2: (sock) => opaque(sock, service, od, g), // h2c as bytes: the service's inbound agent detects the preface
+        // h2c / gRPC: each stream balanced, retried and counted (as bytes only when there is no h2 dialer).
+        h2: (sock) => clusters.get(service).h2()?.handleSocket(sock, undefined) ?? opaque(sock, service, od, g),
         tcp: (sock) => opaque(sock, service, od, g),
       }, { ...detect, destinationPort: () => od.port });
     };
-    const c = clustersFor(service);
+    const c = clusters.get(service);
     if (c.http.endpoints.synced) return serve();
     // A new cluster: wait for discovery (the client's bytes stay buffered), at most the connect timeout;
     // then serve anyway, which answers no_endpoints if discovery is still silent.
@@ -199,6 +188,8 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
       setTimeout(() => s.destroy(), 5_000).unref();
       return tcpConnection(s);
     }
+    const shedded = shed(s);
+    if (shedded !== undefined) return shedded;
     stats.count('passthrough', dest, why);
     log[stats.firstTime(dest) ? 'info' : 'debug']({ destination: dest, why }, 'transparent: passthrough to a non-mesh destination');
     const up = connect({ host: od.address, port: od.port, noDelay: true, allowHalfOpen: true });
@@ -241,56 +232,35 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
   };
 
   // Dual stack when the kernel has IPv6 (REDIRECT sends IPv4 to 127.0.0.1 and IPv6 to ::1), else IPv4 only.
-  let listener = captureListener(host, '::', t.outbound_port, handle, log);
+  let listener = captureListener(host, w, '::', t.outbound_port, handle, log);
   try {
     await listener.listen();
   } catch (err) {
     if (!/EAFNOSUPPORT|EADDRNOTAVAIL/.test((err as Error).message)) throw err;
-    listener = captureListener(host, '0.0.0.0', t.outbound_port, handle, log);
+    listener = captureListener(host, w, '0.0.0.0', t.outbound_port, handle, log);
     await listener.listen();
   }
   log.info({ port: listener.port, bind: listener.o.bind.host, policy: t.policy, uid: process.getuid?.(), endpoints: indexFeed.current().endpoints.size },
     'transparent capture listening (the agent must run as redirect-traffic --proxy-uid)');
   return {
     listeners: [listener],
-    clusters,
+    clusters: clusters.map,
     explain: () => {
       const index = indexFeed.current();
       return {
         port: listener.port, policy: t.policy, counts: { ...stats.counts }, recent_non_mesh: [...stats.recent], conflicts: index.conflicts,
         index: { virtual_ips: index.vips.size, endpoints: index.endpoints.size, addresses: index.addresses.size, hosts: index.hosts.size },
-        clusters: [...clusters.keys()],
+        clusters: [...clusters.map.keys()],
         ...(catalog === undefined ? {} : { consul_catalog: catalog.status() }),
       };
     },
-    close: () => { for (const c of clusters.values()) { c.http.pool.close(); c.tcp.pool.close(); } },
+    close: () => clusters.close(),
   };
 }
 
-interface ServiceClusters {
-  readonly http: Cluster;
-  readonly tcp: Cluster;
-  readonly connectMs: number;
-  /** Connections waiting for discovery's first set. */
-  readonly waiting: (() => void)[];
-}
-
-function captureListener(host: CaptureHost, bindHost: string, port: number, handle: (s: Socket) => Connection | undefined, log: Logger): Listener {
-  return new Listener({ name: 'transparent', bind: { host: bindHost, port }, protocol: 'auto', maxConnections: host.config.limits.max_connections, log, handle });
+function captureListener(host: CaptureHost, w: CaptureWiring, bindHost: string, port: number, handle: (s: Socket) => Connection | undefined, log: Logger): Listener {
+  return new Listener({ name: 'transparent', bind: { host: bindHost, port }, protocol: 'auto', maxConnections: host.config.limits.max_connections, log, handle,
+    ...(w.overload === undefined ? {} : { overload: w.overload }) });
 }
 
 const hostPort = (od: { address: string; port: number }): string => (od.address.includes(':') ? `[${od.address}]:${od.port}` : `${od.address}:${od.port}`);
-
-const tcpConnection = (s: Socket): Connection => ({ idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { s.destroy(); } });
-
-/** The listener's view of a connection whose route is still being decided. */
-class Deferred implements Connection {
-  readonly socket: Socket;
-  #inner: Connection | undefined;
-  #shutdown = false;
-  constructor(socket: Socket) { this.socket = socket; }
-  adopt(c: Connection): void { this.#inner = c; if (this.#shutdown) c.shutdown(); }
-  get idle(): boolean { return this.#inner?.idle ?? false; }
-  shutdown(): void { this.#shutdown = true; this.#inner?.shutdown(); }
-  destroy(): void { if (this.#inner !== undefined) this.#inner.destroy(); else this.socket.destroy(); }
-}

@@ -17,38 +17,19 @@
  * the orig-dst addon is not built.
  */
 import t from 'tap';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { saveNat } from '../../src/transparent/apply.ts';
-import { originalDstAvailable } from '../../src/transparent/original-dst.ts';
 import { PROXY_UID } from '../../src/k8s/defaults.ts';
-import { configFromObject } from '../../src/config/load.ts';
-import { buildAgentTls } from '../../src/agent/identity.ts';
-import { silentLogger } from '../../src/telemetry/log.ts';
 import { configFromArgv } from '../../src/cli/commands/agent.ts';
+import { curl, metric, mtlsAvailable, netnsSkipReason, spawnIn, stop, tcp, waitFor, type Proc } from '../support/netns.ts';
 
 const sh = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
-const have = (bin: string) => ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(`${d}/${bin}`));
-
-function skipReason(): string | false {
-  if (process.platform !== 'linux') return 'network namespaces need Linux';
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces and write iptables rules';
-  for (const b of ['ip', 'iptables-save', 'iptables-restore', 'ip6tables-restore', 'nsenter', 'setpriv', 'curl']) {
-    if (!have(b)) return `${b} is not installed (Debian: apt-get install iproute2 iptables util-linux curl)`;
-  }
-  if (!originalDstAvailable()) return 'the orig-dst addon is not built: run npm run build:native';
-  const probe = `aimt-probe-${process.pid}`;
-  const made = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (made.status !== 0) return `cannot create network namespaces here: ${made.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', probe]);
-  return false;
-}
-
 const A = `aimt-e2e-a-${process.pid}`;
 const B = `aimt-e2e-b-${process.pid}`;
 const A4 = '10.200.9.1';
@@ -84,96 +65,13 @@ let up = 0;
 for (const s of servers) s.on('listening', () => { if (++up === servers.length) console.log('ready'); });
 `;
 
-/** A TCP client: connect, optionally send, print what came back (JSON) at end, close or after WAIT ms. */
-const TCP_CLIENT = `
-import net from 'node:net';
-let data = '';
-const s = net.connect({ host: process.env.HOST, port: Number(process.env.PORT) });
-const done = (how) => { console.log(JSON.stringify({ data, how })); s.destroy(); process.exit(0); };
-s.setEncoding('utf8').on('data', (d) => { data += d; if (process.env.UNTIL && data.includes(process.env.UNTIL)) done('until'); });
-s.on('connect', () => { if (process.env.SEND) s.write(process.env.SEND); });
-s.on('end', () => done('end'));
-s.on('error', (e) => done(e.code));
-setTimeout(() => done('timeout'), Number(process.env.WAIT ?? 3000));
-`;
-
-interface Proc { readonly child: ChildProcess; output: string }
-
-function spawnIn(ns: string, argv: string[], cwd: string, uid?: number): Proc {
-  const asUid = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
-  const child = spawn('ip', ['netns', 'exec', ns, ...asUid, ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, output: '' };
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { p.output += d; });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { p.output += d; });
-  return p;
-}
-
-/** Resolves when `marker` shows up in the output; rejects with the output if the process exits first. */
-function waitFor(p: Proc, marker: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = (): void => { if (p.output.includes(marker)) { cleanup(); resolve(); } };
-    const onExit = (code: number | null): void => { cleanup(); reject(new Error(`${what} exited (${code}) before '${marker}':\n${p.output}`)); };
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`${what}: no '${marker}' within 15 s:\n${p.output}`)); }, 15_000);
-    const cleanup = (): void => { clearTimeout(timer); p.child.stdout?.removeListener('data', check); p.child.stderr?.removeListener('data', check); p.child.removeListener('exit', onExit); };
-    p.child.stdout?.on('data', check);
-    p.child.stderr?.on('data', check);
-    p.child.once('exit', onExit);
-    check();
-  });
-}
-
-/** SIGTERM by PID, SIGKILL if it is still there after 3 s. */
-async function stop(p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
-  p.child.kill('SIGTERM');
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function curl(ns: string, url: string, headers: string[] = []): Promise<{ status: number; body: string; exit: number }> {
-  const args = ['netns', 'exec', ns, 'curl', '-s', '-m', '5', '-o', '-', '-w', '\n%{http_code}', ...headers.flatMap((h) => ['-H', h]), url];
-  try {
-    const { stdout } = await sh('ip', args);
-    const i = stdout.lastIndexOf('\n');
-    return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i), exit: 0 };
-  } catch (e) {
-    const err = e as { code: number; stdout: string };
-    return { status: 0, body: err.stdout ?? '', exit: err.code };
-  }
-}
-
-async function tcp(ns: string, host: string, port: number, env: Record<string, string> = {}): Promise<{ data: string; how: string }> {
-  const { stdout } = await sh('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', TCP_CLIENT],
-    { env: { ...process.env, HOST: host, PORT: String(port), ...env } });
-  return JSON.parse(stdout.trim()) as { data: string; how: string };
-}
-
-async function metric(ns: string, adminPort: number, re: RegExp): Promise<number> {
-  const { stdout } = await sh('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', '5', `http://127.0.0.1:${adminPort}/metrics`]);
-  const m = stdout.split('\n').find((l) => re.test(l));
-  return m === undefined ? 0 : Number(m.slice(m.lastIndexOf(' ') + 1));
-}
 const captured = (result: string) => new RegExp(`^transparent_capture_total\\{result="${result}"\\} `);
-
-/** Can the CLI build mTLS identities (src/agent/identity.ts)? Else the agents run plaintext. */
-async function mtlsAvailable(dir: string): Promise<boolean> {
-  try {
-    const cfg = configFromObject({ service: { name: 'probe', address: '127.0.0.1:1' } }, 'probe');
-    const tls = await buildAgentTls(cfg, { identity: 'local-ca', 'ca-dir': dir }, silentLogger);
-    await tls.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const redirect = async (args: string[]) => sh(process.execPath, [CLI, 'redirect-traffic', '--netns', `/var/run/netns/${A}`, ...args]);
 const ruleArgs = (uid: number) => ['--ipv6', '--proxy-uid', String(uid), '--proxy-inbound-port', String(INBOUND), '--proxy-outbound-port', String(OUTBOUND), '--proxy-admin-port', String(ADMIN_A)];
 const normalise = (save: string) => save.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]')).join('\n');
 
-t.test('transparent mode: capture, mesh delivery, TCP, passthrough and block, no loops, cleanup', { skip: skipReason() }, async (t) => {
+t.test('transparent mode: capture, mesh delivery, TCP, passthrough and block, no loops, cleanup', { skip: netnsSkipReason() }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aim-e2e-'));
   chmodSync(dir, 0o755); // the outbound agent runs as PROXY_UID and reads the registry here
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -25,14 +25,14 @@
  * Consul's own service (`consul`, the servers) is never a mesh destination
  * and is not read.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../telemetry/log.ts';
 import { Backoff } from '../../control/backoff.ts';
 import type { ConsulClient } from './client.ts';
 import { ConsulApiError } from './errors.ts';
 import { GarbageError } from './health-entries.ts';
-import { QueryPacer } from './query-pacer.ts';
+import { pacedLoop, QueryPacer } from './query-pacer.ts';
 import { catalogFingerprint, catalogService, catalogServices, parseCatalogService, parseServiceNames, type CatalogInstance } from './catalog-queries.ts';
+import { Sweeper } from './catalog-sweep.ts';
 
 export interface CatalogWatchOptions {
   readonly client: ConsulClient;
@@ -84,15 +84,30 @@ export class CatalogWatch {
   #holdingEmpty = false;
   #lastError: string | undefined;
   #queries = 0;
-  #sweeps = 0;
-  #sweeping = false;
-  #sweepAgain = false;
+  readonly #sweeper: Sweeper<NameState>;
   #emitTimer: NodeJS.Timeout | undefined;
   #warnedAcl = false;
 
   constructor(o: CatalogWatchOptions) {
     if (!(o.maxWatches >= 0)) throw new RangeError('catalog watch: maxWatches must be >= 0');
     this.#o = o;
+    const signal = this.#abort.signal;
+    this.#sweeper = new Sweeper<NameState>({
+      items: () => [...this.#names.values()].filter((s) => !s.watch),
+      read: async (s) => {
+        if (s.watch || this.#names.get(s.name) !== s) return; // got a watch of its own, or dropped, meanwhile
+        try {
+          this.#set(s, (await this.#read(s.name, 0, signal)).instances);
+        } catch (err) {
+          if (!signal.aborted) this.#failed(`catalog/service/${s.name}`, err);
+          throw err;
+        }
+      },
+      concurrency: o.sweepConcurrency ?? 4,
+      minIntervalMs: o.minQueryIntervalMs,
+      backoff: new Backoff({ initialMs: o.backoffInitialMs, maxMs: Math.max(o.backoffInitialMs, o.backoffMaxMs) }, o.random),
+      signal,
+    });
   }
 
   start(): void { void this.#listLoop(); }
@@ -121,44 +136,39 @@ export class CatalogWatch {
     for (const s of this.#names.values()) { if (s.watch) watched++; if (s.instances !== undefined) read++; }
     return {
       synced: this.#listed && read === this.#names.size, lastError: this.#lastError, services: this.#names.size,
-      watched, swept: this.#names.size - watched, sweeps: this.#sweeps, queries: this.#queries,
+      watched, swept: this.#names.size - watched, sweeps: this.#sweeper.sweeps, queries: this.#queries,
     };
   }
 
   // === the listing ===
 
-  async #listLoop(): Promise<void> {
+  #listLoop(): Promise<void> {
     const o = this.#o;
     const signal = this.#abort.signal;
-    const pacer = new QueryPacer({ minIntervalMs: o.minQueryIntervalMs, waitMs: o.waitMs, backoffInitialMs: o.backoffInitialMs, backoffMaxMs: o.backoffMaxMs }, o.random);
-    while (!signal.aborted) {
-      const started = Date.now();
-      const sent = pacer.index;
-      let delay: number;
-      try {
-        this.#queries++;
-        const ans = await catalogServices(o.client, { index: sent, waitMs: o.waitMs, datacenter: o.datacenter, signal });
-        if (ans.index === undefined) throw new GarbageError('catalog/services: no X-Consul-Index header');
-        const names = parseServiceNames(ans.body).filter((n) => !SKIP.has(n));
-        if (ans.filtered && !this.#warnedAcl) {
-          this.#warnedAcl = true;
-          o.log.warn({ reason: 'acl_filtered' }, "consul hid some services from our token (X-Consul-Results-Filtered-By-Acls): transparent mode cannot recognise them; grant service_prefix \"\" { policy = \"read\" }");
-        }
-        const reset = pacer.observe(ans.index);
-        const moved = ans.index !== this.#listIndex;
-        this.#listIndex = ans.index;
-        const changed = this.#applyNames(names, reset, sent > 0);
-        if (this.#lastError !== undefined && !this.#holdingEmpty) o.log.info({ services: this.#names.size }, 'consul catalog watch recovered');
-        if (!this.#holdingEmpty) this.#lastError = undefined;
-        if (moved || changed) this.#sweep();
-        delay = pacer.delay(sent, reset, moved || changed, Date.now() - started);
-      } catch (err) {
-        if (signal.aborted) break;
-        this.#failed('catalog/services', err);
-        delay = pacer.onError();
+    return pacedLoop(this.#pacing(), signal, (err) => this.#failed('catalog/services', err), async (index) => {
+      this.#queries++;
+      const ans = await catalogServices(o.client, { index, waitMs: o.waitMs, datacenter: o.datacenter, signal });
+      const got = ans.index;
+      if (got === undefined) throw new GarbageError('catalog/services: no X-Consul-Index header');
+      const names = parseServiceNames(ans.body).filter((n) => !SKIP.has(n));
+      if (ans.filtered && !this.#warnedAcl) {
+        this.#warnedAcl = true;
+        o.log.warn({ reason: 'acl_filtered' }, "consul hid some services from our token (X-Consul-Results-Filtered-By-Acls): transparent mode cannot recognise them; grant service_prefix \"\" { policy = \"read\" }");
       }
-      await this.#pause(Math.max(0, started + delay - Date.now()), signal);
-    }
+      return {
+        index: got,
+        apply: (reset, blocking) => {
+          // The listing's index moves on any instance change in the catalog: the swept names may have changed.
+          const moved = got !== this.#listIndex;
+          this.#listIndex = got;
+          const changed = this.#applyNames(names, reset, blocking);
+          if (this.#lastError !== undefined && !this.#holdingEmpty) o.log.info({ services: this.#names.size }, 'consul catalog watch recovered');
+          if (!this.#holdingEmpty) this.#lastError = undefined;
+          if (moved || changed) this.#sweeper.trigger();
+          return moved || changed;
+        },
+      };
+    });
   }
 
   /** Apply a well-formed listing; true when the set of names changed. */
@@ -203,25 +213,12 @@ export class CatalogWatch {
 
   // === one name ===
 
-  async #detailLoop(s: NameState, signal: AbortSignal): Promise<void> {
-    const o = this.#o;
-    const pacer = new QueryPacer({ minIntervalMs: o.minQueryIntervalMs, waitMs: o.waitMs, backoffInitialMs: o.backoffInitialMs, backoffMaxMs: o.backoffMaxMs }, o.random);
-    while (!signal.aborted) {
-      const started = Date.now();
-      const sent = pacer.index;
-      let delay: number;
-      try {
-        const list = await this.#read(s.name, sent, signal);
-        const reset = pacer.observe(list.index);
-        const changed = reset && list.instances.length === 0 && s.instances?.length ? false : this.#set(s, list.instances);
-        delay = pacer.delay(sent, reset, changed, Date.now() - started);
-      } catch (err) {
-        if (signal.aborted) break;
-        this.#failed(`catalog/service/${s.name}`, err);
-        delay = pacer.onError();
-      }
-      await this.#pause(Math.max(0, started + delay - Date.now()), signal);
-    }
+  #detailLoop(s: NameState, signal: AbortSignal): Promise<void> {
+    return pacedLoop(this.#pacing(), signal, (err) => this.#failed(`catalog/service/${s.name}`, err), async (index) => {
+      const list = await this.#read(s.name, index, signal);
+      // An empty answer right after the index went backwards is not believed (static stability).
+      return { index: list.index, apply: (reset) => (reset && list.instances.length === 0 && (s.instances?.length ?? 0) > 0 ? false : this.#set(s, list.instances)) };
+    });
   }
 
   async #read(name: string, index: number, signal: AbortSignal): Promise<{ index: number; instances: CatalogInstance[] }> {
@@ -239,41 +236,6 @@ export class CatalogWatch {
     s.print = print;
     this.#emitSoon();
     return true;
-  }
-
-  // === sweeps: names without a watch of their own ===
-
-  #sweep(): void {
-    if (this.#sweeping) { this.#sweepAgain = true; return; }
-    this.#sweeping = true;
-    void this.#sweepLoop().finally(() => { this.#sweeping = false; });
-  }
-
-  async #sweepLoop(): Promise<void> {
-    const signal = this.#abort.signal;
-    const backoff = new Backoff({ initialMs: this.#o.backoffInitialMs, maxMs: Math.max(this.#o.backoffInitialMs, this.#o.backoffMaxMs) }, this.#o.random);
-    do {
-      this.#sweepAgain = false;
-      const todo = [...this.#names.values()].filter((s) => !s.watch);
-      if (todo.length === 0) return;
-      this.#sweeps++;
-      let failed = false;
-      const worker = async (): Promise<void> => {
-        for (let s = todo.shift(); s !== undefined && !signal.aborted; s = todo.shift()) {
-          if (s.watch || this.#names.get(s.name) !== s) continue;
-          try {
-            this.#set(s, (await this.#read(s.name, 0, signal)).instances);
-          } catch (err) {
-            if (signal.aborted) return;
-            failed = true;
-            this.#failed(`catalog/service/${s.name}`, err);
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, this.#o.sweepConcurrency ?? 4) }, worker));
-      if (failed) { this.#sweepAgain = true; await this.#pause(backoff.next(), signal); } else backoff.reset();
-      if (this.#sweepAgain) await this.#pause(this.#o.minQueryIntervalMs, signal);
-    } while (this.#sweepAgain && !signal.aborted);
   }
 
   // === plumbing ===
@@ -295,8 +257,8 @@ export class CatalogWatch {
     this.#emitTimer.unref();
   }
 
-  #pause(ms: number, signal: AbortSignal): Promise<void> {
-    if (ms <= 0 || signal.aborted) return Promise.resolve();
-    return sleep(ms, undefined, { signal, ref: false }).catch(() => {});
+  #pacing(): QueryPacer {
+    const o = this.#o;
+    return new QueryPacer({ minIntervalMs: o.minQueryIntervalMs, waitMs: o.waitMs, backoffInitialMs: o.backoffInitialMs, backoffMaxMs: o.backoffMaxMs }, o.random);
   }
 }

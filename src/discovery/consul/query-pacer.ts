@@ -14,6 +14,7 @@
  *   at most one query per second.
  * - Errors back off exponentially with jitter (control/backoff.ts) up to `maxMs`.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff } from '../../control/backoff.ts';
 
 export interface PacerOptions {
@@ -81,4 +82,31 @@ export class QueryPacer {
   }
 
   get consecutiveErrors(): number { return this.#errors.attempts; }
+}
+
+/**
+ * A blocking-query loop paced by `pacer` until `signal` aborts: `query(index)`
+ * runs one query; its `apply(reset, blocking)` acts on the answer and says
+ * whether anything changed. Failures go to `onError` and back off.
+ */
+export async function pacedLoop(
+  pacer: QueryPacer, signal: AbortSignal, onError: (err: unknown) => void,
+  query: (index: number) => Promise<{ readonly index: number; apply(reset: boolean, blocking: boolean): boolean }>,
+): Promise<void> {
+  while (!signal.aborted) {
+    const started = Date.now();
+    const sent = pacer.index;
+    let delay: number;
+    try {
+      const a = await query(sent);
+      const reset = pacer.observe(a.index);
+      delay = pacer.delay(sent, reset, a.apply(reset, sent > 0), Date.now() - started);
+    } catch (err) {
+      if (signal.aborted) break;
+      onError(err);
+      delay = pacer.onError();
+    }
+    const ms = Math.max(0, started + delay - Date.now());
+    if (ms > 0 && !signal.aborted) await sleep(ms, undefined, { signal, ref: false }).catch(() => {});
+  }
 }
