@@ -27,6 +27,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Forge from 'node-forge';
+import { CA_CERT_FILE, CA_CROSS_FILE, CA_KEY_FILE, TRUST_BUNDLE_FILE } from './ca-files.ts';
 import { readCertFacts } from './cert-facts.ts';
 import { pemToDer, splitPemCertificates } from './pem.ts';
 import { splitSpiffeUri, trustDomainId } from './spiffe.ts';
@@ -39,10 +40,7 @@ import { splitSpiffeUri, trustDomainId } from './spiffe.ts';
 let forgeModule: typeof Forge | undefined;
 const forge = (): typeof Forge => (forgeModule ??= createRequire(import.meta.url)('node-forge') as typeof Forge);
 
-export const CA_KEY_FILE = 'ca-key.pem';
-export const CA_CERT_FILE = 'ca-cert.pem';
-export const TRUST_BUNDLE_FILE = 'trust-bundle.pem';
-export const CA_CROSS_FILE = 'ca-cross.pem';
+export { CA_CERT_FILE, CA_CROSS_FILE, CA_KEY_FILE, TRUST_BUNDLE_FILE } from './ca-files.ts';
 
 export interface LocalCa {
   readonly dir: string;
