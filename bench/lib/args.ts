@@ -31,8 +31,8 @@ default layer of the agent, and writes bench/results/latest.{json,md,svg}.
 
 Options:
   --targets a,b        targets to run (default: all): direct, haproxy, nginx, aim-mesh, aim-mesh-w2, and the
-                       per-layer variants aim-mesh-defaults, aim-mesh-no-metrics, aim-mesh-no-retries,
-                       aim-mesh-access-log, aim-mesh-bare (these run only in the layers scenario)
+                       per-layer variants aim-mesh-defaults, aim-mesh-no-metrics, aim-mesh-no-retries and
+                       aim-mesh-access-log (these run only in the layers scenario)
   --scenarios a,b      scenarios to run (default: all files in bench/scenarios/): small, large, layers, grpc.
                        grpc and layers set their own, shorter phases (see their files; --quick may shorten them)
                        to keep the full run under 10 minutes; the phase flags below apply to the others

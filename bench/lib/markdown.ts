@@ -121,7 +121,7 @@ export function renderMarkdown(r: Report, svgName: string): string {
       'h2load counts HTTP statuses only, so gRPC errors (grpc-status in trailers) are counted from its payload bytes: every good call ' +
       'returns exactly one 133-byte framed message, an error none; the open loop checks grpc-status 0 and the message on every call.',
     '- **Per-layer cost** (scenario layers): fresh agent pairs one layer apart (defaults as shipped; without metrics; without retries; ' +
-      'with the access log; all three off), started side by side, each warmed up with wrk, then measured in turns (1-second wrk slices, ' +
+      'with the access log), started side by side, each warmed up with wrk, then measured in turns (1-second wrk slices, ' +
       'rotating the order each round) so drifting background load falls on all alike. A layer\'s cost is the CPU per request ' +
       'of the variant with it minus the one without, per agent, within each run, then the median; the throughput ratio is with ÷ without.',
     '- **Handshake rate**: 4 concurrent clients each open a new TLS connection to the pair\'s mTLS-in side with a full handshake ' +

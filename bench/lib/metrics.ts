@@ -27,7 +27,7 @@ export const PCTS = [['p50', 'p50'], ['p90', 'p90'], ['p99', 'p99'], ['p999', 'p
 
 export function metricDefs(s: Scenario): MetricDef[] {
   const defs: MetricDef[] = [
-    { key: 'throughput_rps', label: s.kind === 'grpc' ? 'Max throughput, h2load (gRPC calls/s)' : 'Max throughput, wrk', unit: 'req/s', better: 'higher' },
+    { key: 'throughput_rps', label: s.kind === 'grpc' ? 'Max throughput, h2load, gRPC calls' : 'Max throughput, wrk', unit: 'req/s', better: 'higher' },
     { key: 'closed_loop_errors', label: `Errors in the ${s.kind === 'grpc' ? 'h2load (incl. grpc-status ≠ 0)' : 'wrk'} phase`, unit: '', better: 'lower' },
     { key: 'cpu_us_per_req_outbound', label: 'CPU per request at max throughput, outbound proxy', unit: 'µs', better: 'lower' },
     { key: 'cpu_us_per_req_inbound', label: 'CPU per request at max throughput, inbound proxy', unit: 'µs', better: 'lower' },
@@ -41,8 +41,9 @@ export function metricDefs(s: Scenario): MetricDef[] {
     defs.push({ key: `cpu_backend@${r}`, label: `CPU, backend ${at}`, unit: 'cores', better: 'lower' });
     defs.push({ key: `errors@${r}`, label: `Errors + timeouts ${at}`, unit: '', better: 'lower' });
   }
-  defs.push({ key: 'rss_outbound_mb', label: 'RSS, outbound proxy, after rate phases', unit: 'MB', better: 'lower' });
-  defs.push({ key: 'rss_inbound_mb', label: 'RSS, inbound proxy, after rate phases', unit: 'MB', better: 'lower' });
+  const after = s.rates.length ? 'after rate phases' : 'after the wrk phase';
+  defs.push({ key: 'rss_outbound_mb', label: `RSS, outbound proxy, ${after}`, unit: 'MB', better: 'lower' });
+  defs.push({ key: 'rss_inbound_mb', label: `RSS, inbound proxy, ${after}`, unit: 'MB', better: 'lower' });
   if (s.handshake) {
     defs.push({ key: 'handshakes_per_s', label: 'New mTLS connections/s (full handshake)', unit: 'conn/s', better: 'higher' });
     defs.push({ key: 'handshake_cpu_ms', label: 'Inbound CPU per new mTLS connection', unit: 'ms', better: 'lower' });

@@ -1,8 +1,8 @@
 /**
  * What each default layer of the agent costs: the `small` request (HTTP/1.1
  * GET, 128-byte body, keep-alive) through fresh aim-mesh pairs that differ in
- * one layer each (targets/aim-mesh-layers.ts): metrics, retries, access log,
- * and all three off. The pairs are started side by side, each warmed up with
+ * one layer each (targets/aim-mesh-layers.ts): metrics, retries, access log.
+ * The pairs are started side by side, each warmed up with
  * 2 s of wrk, then measured in turns: 2 rounds of a 1-second wrk slice (32
  * connections) on each (lib/interleave.ts), so background load drifts over all
  * of them alike. Closed loop only: CPU per request at max throughput is the
@@ -20,7 +20,7 @@ export default {
   rates: [],
   wrkConnections: 32,
   handshake: false,
-  targets: ['aim-mesh-defaults', 'aim-mesh-no-metrics', 'aim-mesh-no-retries', 'aim-mesh-access-log', 'aim-mesh-bare'],
+  targets: ['aim-mesh-defaults', 'aim-mesh-no-metrics', 'aim-mesh-no-retries', 'aim-mesh-access-log'],
   interleave: true,
   phaseSec: { warmup: 2, closed: 2 },
 } satisfies ScenarioSpec;
