@@ -16,6 +16,8 @@ const W = 920;
 const PANEL_H = 300;
 const LEFT = 64;
 const RIGHT = 96;
+/** Highest ratio the axis shows. */
+const Y_CAP = 6;
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -42,12 +44,14 @@ function panel(r: Report, sc: Report['scenarios'][number], y0: number, legend: r
   ];
   const fig = (t: string, k: string): Figure | undefined => figs[t]?.[k];
   const ratios = targets.flatMap((t) => groups.map((g) => fig(t, g.key)?.vsHaproxy ?? Number.NaN)).filter(Number.isFinite);
-  const step = niceStep(Math.max(1.2, ...ratios) * 1.15);
-  const yMax = Math.ceil((Math.max(1.2, ...ratios) * 1.15) / step) * step;
+  // The axis stops at Y_CAP×: a bar beyond it (an overloaded target) is drawn to the top, broken, with its real ratio.
+  const top1 = Math.min(Y_CAP, Math.max(1.2, ...ratios) * 1.15);
+  const step = niceStep(top1);
+  const yMax = Math.ceil(top1 / step) * step;
   const top = y0 + 48;
   const plotH = PANEL_H - 100;
   const base = top + plotH;
-  const y = (v: number): number => base - (Math.max(0, v) / yMax) * plotH;
+  const y = (v: number): number => base - (Math.min(Math.max(0, v), yMax) / yMax) * plotH;
   const plotW = W - LEFT - RIGHT;
   const gw = plotW / groups.length;
   const bw = Math.min(64, (gw - 40) / Math.max(1, targets.length));
@@ -74,11 +78,15 @@ function panel(r: Report, sc: Report['scenarios'][number], y0: number, legend: r
         return;
       }
       const h = base - y(f.vsHaproxy);
+      const broken = f.vsHaproxy > yMax;
+      // A broken bar carries its labels inside, under the break, in white.
+      const [ly, style] = broken ? [base - h + 38, ' style="fill:#ffffff"'] : [base - h - 18, ''];
       parts.push(
         `<rect x="${x + 3}" y="${base - h}" width="${bw - 6}" height="${Math.max(h, 1)}" fill="${color}"><title>${esc(`${t}: ${f.vsHaproxy.toFixed(3)}× HAProxy; ${fmtValue(f.value, g.unit as 'ms')} ${g.unit}`)}</title></rect>`,
-        `<text x="${x + bw / 2}" y="${base - h - 18}" class="val" text-anchor="middle">${f.vsHaproxy.toFixed(2)}×</text>`,
-        `<text x="${x + bw / 2}" y="${base - h - 5}" class="small" text-anchor="middle">${esc(fmtValue(f.value, g.unit as 'ms'))}${g.unit === 'ms' ? ' ms' : '/s'}</text>`,
+        `<text x="${x + bw / 2}" y="${ly}" class="val" text-anchor="middle"${style}>${f.vsHaproxy.toFixed(f.vsHaproxy >= 100 ? 0 : 2)}×</text>`,
+        `<text x="${x + bw / 2}" y="${ly + 13}" class="small" text-anchor="middle"${style}>${esc(fmtValue(f.value, g.unit as 'ms'))}${g.unit === 'ms' ? ' ms' : '/s'}</text>`,
       );
+      if (broken) parts.push(`<path d="M${x + 3} ${base - h + 14} l${(bw - 6) / 2} -6 l${(bw - 6) / 2} 6" stroke="#ffffff" stroke-width="3" fill="none"/>`);
     });
     parts.push(`<text x="${LEFT + gi * gw + gw / 2}" y="${base + 20}" class="axis" text-anchor="middle">${esc(g.title)}</text>`);
   });
