@@ -12,7 +12,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Endpoint } from '../balancer/endpoint.ts';
 import type { AgentConfig } from '../config/schema.ts';
-import type { Logger } from '../telemetry/log.ts';
+import { accessLogger, flushLogger, type Logger } from '../telemetry/log.ts';
 import type { Filter } from '../core/filter.ts';
 import type { Resolver } from '../discovery/types.ts';
 import { StaticResolver } from '../discovery/static/resolver.ts';
@@ -103,6 +103,8 @@ export class Agent {
   get draining(): boolean { return this.#draining; }
 
   #onStop: Array<() => void> = [];
+  /** One (batched) access logger for every listener; flushed when the agent stops. */
+  #accessLog: Logger | undefined;
   #appReachable = false;
 
   /** --wait-for-app-port: probe the app's port until it accepts a connection (pod start-up ordering). */
@@ -159,7 +161,7 @@ export class Agent {
       if (g === undefined) { g = new GoldenFilter(); this.golden.set(key, g); }
       f.push(g);
       // access log next: same reason, and it reads the final ctx in onDone.
-      if (cfg.log.access_log.enabled) f.push(accessLogFilter(this.log.child({ component: 'access' }), cfg.log.access_log.sample));
+      if (cfg.log.access_log.enabled) f.push(accessLogFilter(this.#accessLog ??= accessLogger(this.log), cfg.log.access_log.sample));
       // recent requests (admin /explain?request_id=): its onDone closes the record the cluster observer opened.
       f.push(this.recentRequests);
       return f;
@@ -292,6 +294,7 @@ export class Agent {
     await this.resolver?.close();
     await this.consul?.close();
     await this.#tls?.close();
+    if (this.#accessLog !== undefined) flushLogger(this.#accessLog);
     this.log.info('agent stopped');
   }
 }
