@@ -1,7 +1,7 @@
 /**
  * `npm run build`: src/ → dist/, the same code as plain JavaScript, so the published
  * entry point (bin/aim-mesh.js) runs without Node's in-process type stripper
- * (amaro/swc as WebAssembly: ~18 MB RSS and a 3.7 MB source string per process).
+ * (amaro/swc as WebAssembly, with a 3.6 MB source string: ~24 MB RSS per agent).
  *
  * Each `.ts` file goes through Node's own `module.stripTypeScriptTypes` in 'strip'
  * mode, the transform Node applies when it runs the `.ts` file itself: types

@@ -87,6 +87,11 @@ t.test('bin/aim-mesh.js runs dist/ while it is current, else src/', async (t) =>
   const future = new Date(Date.now() + 60_000);
   utimesSync(join(dir, 'src/proto/mesh.proto'), future, future);
   t.equal(run(), 'src', 'any file under src/ edited since the build: src/');
+  utimesSync(join(dir, 'src/proto/mesh.proto'), past, past);
+  t.equal(run(), 'dist', 'current again');
+  const { renameSync } = await import('node:fs');
+  renameSync(join(dir, 'src/proto/mesh.proto'), join(dir, 'src/proto/renamed.proto'));
+  t.equal(run(), 'src', 'a file renamed (its mtime kept) changes its directory: src/');
   rmSync(join(dir, 'src'), { recursive: true });
   t.equal(run(), 'dist', 'dist/ without src/ (the image): dist/');
   t.ok(relative(root, dir).startsWith('..'), 'the test never touches the checkout');
