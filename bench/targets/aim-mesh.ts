@@ -25,8 +25,9 @@ const UPSTREAM = 'bench-backend';
 const CLIENT = 'bench-client';
 
 function agent(procs: ProcessGroup, repo: string, name: string, workers: number, flags: Record<string, string>, extra: readonly string[]): Tracked {
-  // The same V8 flag as bin/aim-mesh.js (the published entry point).
-  const args = ['--max-semi-space-size=2', 'src/cli/index.ts', 'agent'];
+  // The published entry point (run.ts builds dist/ first, so it runs the pre-stripped build),
+  // with the V8 flag of its shebang, which a spawn through process.execPath does not apply.
+  const args = ['--max-semi-space-size=2', 'bin/aim-mesh.js', 'agent'];
   for (const [k, v] of Object.entries(flags)) args.push(`--${k}`, v);
   if (workers > 1) args.push('--workers', String(workers));
   args.push(...extra);
