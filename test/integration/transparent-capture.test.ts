@@ -11,30 +11,12 @@
  * addon is not built.
  */
 import t from 'tap';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { applyRedirect, cleanupRedirect, saveNat } from '../../src/transparent/apply.ts';
-import { originalDstAvailable } from '../../src/transparent/original-dst.ts';
+import { linkedNamespaces, netnsSkipReason, sh } from '../support/netns.ts';
 import { defaultRedirectOptions, type RedirectOptions } from '../../src/transparent/rules.ts';
 
-const sh = promisify(execFile);
-const have = (bin: string) => ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(`${d}/${bin}`));
-
-function skipReason(): string | false {
-  if (process.platform !== 'linux') return 'network namespaces need Linux';
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces and write iptables rules';
-  for (const b of ['ip', 'iptables-restore', 'ip6tables-restore', 'nsenter', 'setpriv']) {
-    if (!have(b)) return `${b} is not installed (Debian: apt-get install iproute2 iptables util-linux)`;
-  }
-  if (!originalDstAvailable()) return 'the orig-dst addon is not built: run npm run build:native';
-  // Some sandboxes run as root but forbid namespaces: say so instead of failing.
-  const probe = `aimt-probe-${process.pid}`;
-  const made = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (made.status !== 0) return `cannot create network namespaces here: ${made.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', probe]);
-  return false;
-}
+const skipReason = (): string | false => netnsSkipReason(['ip', 'iptables-restore', 'ip6tables-restore', 'nsenter', 'setpriv']);
 
 const A = `aimt-cap-a-${process.pid}`;
 const B = `aimt-cap-b-${process.pid}`;
@@ -102,17 +84,7 @@ const direct = (at: string, port: number): Reply => ({ at, port, od: null });
 
 t.test('outbound and inbound capture with original-destination recovery', { skip: skipReason() }, async (t) => {
   t.teardown(() => Promise.all([A, B].map((n) => sh('ip', ['netns', 'del', n]).catch(() => {}))));
-  for (const n of [A, B]) {
-    await sh('ip', ['netns', 'add', n]);
-    await sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
-  }
-  await sh('ip', ['-n', A, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', B]);
-  await sh('ip', ['-n', A, 'addr', 'add', `${A4}/24`, 'dev', 'va']);
-  await sh('ip', ['-n', B, 'addr', 'add', `${B4}/24`, 'dev', 'vb']);
-  await sh('ip', ['-n', A, '-6', 'addr', 'add', `${A6}/64`, 'dev', 'va', 'nodad']);
-  await sh('ip', ['-n', B, '-6', 'addr', 'add', `${B6}/64`, 'dev', 'vb', 'nodad']);
-  await sh('ip', ['-n', A, 'link', 'set', 'va', 'up']);
-  await sh('ip', ['-n', B, 'link', 'set', 'vb', 'up']);
+  await linkedNamespaces(A, B, { a: [A4], b: [B4], a6: [A6], b6: [B6] });
 
   const netns = `/var/run/netns/${A}`;
   const before4 = await saveNat({ netns }, 4);

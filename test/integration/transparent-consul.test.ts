@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROXY_UID } from '../../src/k8s/defaults.ts';
-import { curl, eventually, metric, mtlsAvailable, netnsSkipReason, sh, spawnIn, stop, tcp, waitFor, type Proc } from '../support/netns.ts';
+import { curl, eventually, linkedNamespaces, metric, mtlsAvailable, netnsSkipReason, sh, spawnIn, stop, tcp, waitFor, type Proc } from '../support/netns.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
 const CONSUL_MODULE = new URL('../support/consul/index.ts', import.meta.url).href;
@@ -127,15 +127,7 @@ t.test('transparent mode with Consul: any catalog service by address or virtual 
   });
 
   // === networking ===
-  for (const n of [A, B]) {
-    await sh('ip', ['netns', 'add', n]);
-    await sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
-  }
-  await sh('ip', ['-n', A, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', B]);
-  await sh('ip', ['-n', A, 'addr', 'add', `${A4}/24`, 'dev', 'va']);
-  for (const a of [API, G1, G2, CONSUL]) await sh('ip', ['-n', B, 'addr', 'add', `${a}/24`, 'dev', 'vb']);
-  await sh('ip', ['-n', A, 'link', 'set', 'va', 'up']);
-  await sh('ip', ['-n', B, 'link', 'set', 'vb', 'up']);
+  await linkedNamespaces(A, B, { a: [A4], b: [API, G1, G2, CONSUL] });
   // Consul's virtual IPs must be routable for the app's connect() to reach the OUTPUT chain (nothing answers them).
   await sh('ip', ['-n', A, 'route', 'add', '240.0.0.0/4', 'dev', 'va']);
 

@@ -26,7 +26,7 @@ import { promisify } from 'node:util';
 import { saveNat } from '../../src/transparent/apply.ts';
 import { PROXY_UID } from '../../src/k8s/defaults.ts';
 import { configFromArgv } from '../../src/cli/commands/agent.ts';
-import { curl, metric, mtlsAvailable, netnsSkipReason, spawnIn, stop, tcp, waitFor, type Proc } from '../support/netns.ts';
+import { curl, linkedNamespaces, metric, mtlsAvailable, netnsSkipReason, spawnIn, stop, tcp, waitFor, type Proc } from '../support/netns.ts';
 
 const sh = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url));
@@ -82,17 +82,7 @@ t.test('transparent mode: capture, mesh delivery, TCP, passthrough and block, no
   });
 
   // === networking ===
-  for (const n of [A, B]) {
-    await sh('ip', ['netns', 'add', n]);
-    await sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
-  }
-  await sh('ip', ['-n', A, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', B]);
-  await sh('ip', ['-n', A, 'addr', 'add', `${A4}/24`, 'dev', 'va']);
-  for (const a of [API, ECHO, EXT]) await sh('ip', ['-n', B, 'addr', 'add', `${a}/24`, 'dev', 'vb']);
-  await sh('ip', ['-n', A, '-6', 'addr', 'add', `${A6}/64`, 'dev', 'va', 'nodad']);
-  await sh('ip', ['-n', B, '-6', 'addr', 'add', `${EXT6}/64`, 'dev', 'vb', 'nodad']);
-  await sh('ip', ['-n', A, 'link', 'set', 'va', 'up']);
-  await sh('ip', ['-n', B, 'link', 'set', 'vb', 'up']);
+  await linkedNamespaces(A, B, { a: [A4], b: [API, ECHO, EXT], a6: [A6], b6: [EXT6] });
   await sh('ip', ['-n', A, 'route', 'add', '10.200.99.0/24', 'dev', 'va']); // the virtual IPs: routable, never answered
 
   const registry = join(dir, 'registry.yaml');

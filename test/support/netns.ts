@@ -1,6 +1,6 @@
 /**
  * Helpers for tests with real kernel networking in network namespaces the
- * test creates (transparent-e2e, transparent-consul): why to skip, processes
+ * test creates (transparent-capture, -e2e, -consul): why to skip, two linked namespaces, processes
  * inside a namespace (optionally as another UID), waiting for their output,
  * stopping them by PID, curl and /metrics reads from inside a namespace.
  */
@@ -29,6 +29,23 @@ export function netnsSkipReason(bins: readonly string[] = ['ip', 'iptables-save'
   if (made.status !== 0) return `cannot create network namespaces here: ${made.stderr.trim()}`;
   spawnSync('ip', ['netns', 'del', probe]);
   return false;
+}
+
+/**
+ * Two new namespaces joined by a veth pair (`va` in a, `vb` in b), loopback up in both, with
+ * these addresses on the pair (IPv4 /24, IPv6 /64 without duplicate-address detection).
+ */
+export async function linkedNamespaces(a: string, b: string, addrs: { a: readonly string[]; b: readonly string[]; a6?: readonly string[]; b6?: readonly string[] }): Promise<void> {
+  for (const n of [a, b]) {
+    await sh('ip', ['netns', 'add', n]);
+    await sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+  }
+  await sh('ip', ['-n', a, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', b]);
+  for (const [ns, dev, list, v6] of [[a, 'va', addrs.a, false], [b, 'vb', addrs.b, false], [a, 'va', addrs.a6 ?? [], true], [b, 'vb', addrs.b6 ?? [], true]] as const) {
+    for (const x of list) await sh('ip', v6 ? ['-n', ns, '-6', 'addr', 'add', `${x}/64`, 'dev', dev, 'nodad'] : ['-n', ns, 'addr', 'add', `${x}/24`, 'dev', dev]);
+  }
+  await sh('ip', ['-n', a, 'link', 'set', 'va', 'up']);
+  await sh('ip', ['-n', b, 'link', 'set', 'vb', 'up']);
 }
 
 export interface Proc { readonly child: ChildProcess; output: string }
