@@ -25,9 +25,10 @@ const UPSTREAM = 'bench-backend';
 const CLIENT = 'bench-client';
 
 function agent(procs: ProcessGroup, repo: string, name: string, workers: number, flags: Record<string, string>, extra: readonly string[]): Tracked {
-  // The published entry point (run.ts builds dist/ first, so it runs the pre-stripped build),
-  // with the V8 flag of its shebang, which a spawn through process.execPath does not apply.
-  const args = ['--max-semi-space-size=2', 'bin/aim-mesh.js', 'agent'];
+  // The pre-stripped build that run.ts makes first: what bin/aim-mesh.js runs while the build is
+  // current. Started directly, so an edit under src/ during a run cannot switch it back to src/.
+  // The V8 flag is bin/aim-mesh.js's shebang flag, which a spawn through process.execPath does not apply.
+  const args = ['--max-semi-space-size=2', 'dist/cli/index.js', 'agent'];
   for (const [k, v] of Object.entries(flags)) args.push(`--${k}`, v);
   if (workers > 1) args.push('--workers', String(workers));
   args.push(...extra);
