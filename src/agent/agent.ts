@@ -245,7 +245,7 @@ export class Agent {
     const h2 = sessions === undefined ? undefined : createH2Handler({ direction, listener: name, cluster, sessions, filters, proto, generateRequestId,
       maxHops: this.config.max_hops, maxUrlBytes: limits.max_url_bytes, streamIdleMs: limits.stream_idle, log,
       maxConcurrentStreams: limits.max_concurrent_streams, keepAliveIdleMs: limits.keepalive_idle,
-      maxHeaderListBytes: limits.max_header_bytes, maxHeaders: limits.max_headers });
+      maxHeaderListBytes: limits.max_header_bytes, maxHeaders: limits.max_headers, overload: this.overload });
     // Opaque ports name the server's port: the app's port on the inbound side, the local port (or original destination) outbound.
     const detect = direction === 'inbound' ? { ...this.#detect!, destinationPort: () => this.config.service.address.port } : this.#detect!;
     // Admin /explain reads the stack; the recent-requests ring observes every attempt of the cluster.

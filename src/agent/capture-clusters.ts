@@ -18,6 +18,7 @@
  * A service that is also a configured upstream uses that upstream's options;
  * others get the upstream defaults.
  */
+import type { ProxyError } from '../core/errors.ts';
 import type { AgentConfig, UpstreamConfig } from '../config/schema.ts';
 import { upstreamSchema } from '../config/schema.ts';
 import type { Filter } from '../core/filter.ts';
@@ -38,6 +39,8 @@ export interface CaptureClusterWiring {
   readonly signal: AbortSignal;
   /** Called for each cluster created (the agent registers it for /explain and its observers). */
   readonly onCluster?: (name: string, cluster: Cluster, filters: Filter[]) => void;
+  /** The agent's overload manager: captured h2c streams are shed with it too. */
+  readonly overload?: { readonly overloaded: boolean; error(): ProxyError };
 }
 
 export interface ServiceClusters {
@@ -111,6 +114,7 @@ export class CaptureClusters {
       maxHops: this.#cfg.max_hops, maxUrlBytes: l.max_url_bytes, streamIdleMs: l.stream_idle, log: this.#log,
       maxConcurrentStreams: l.max_concurrent_streams, keepAliveIdleMs: l.keepalive_idle,
       maxHeaderListBytes: l.max_header_bytes, maxHeaders: l.max_headers,
+      ...(this.#w.overload === undefined ? {} : { overload: this.#w.overload }),
     });
   }
 

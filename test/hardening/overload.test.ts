@@ -1,7 +1,7 @@
 /**
  * The overload manager (src/listeners/overload.ts): above the connection or
  * heap threshold new requests get 503 `overloaded` with Retry-After and the
- * connection closes; opaque TCP connections are closed at accept; when the
+ * connection closes (HTTP/2: the stream gets the 503); opaque TCP connections are closed at accept; when the
  * load stops the agent serves again. The manager's state machine is tested
  * on its own with fake probes (heap hysteresis, transitions, validation).
  */
@@ -130,6 +130,40 @@ t.test('opaque TCP listeners close new connections while overloaded', async (t) 
   const inbound = a.agent.listeners.find((l) => l.name === 'inbound')!;
   t.ok(inbound.shed >= 1, `listener shed counter: ${inbound.shed}`);
   t.ok(a.agent.overload.stats.shedConnections >= 1);
+});
+
+
+t.test('HTTP/2 streams are shed too: 503 overloaded with Retry-After, served again when the load stops', async (t) => {
+  const { connect: h2connect, createServer: h2server } = await import('node:http2');
+  // An h2c app: the agent forwards h2 streams to the app as h2c (prior knowledge).
+  const seen: string[] = [];
+  const app = h2server((req, res) => { seen.push(req.url); res.end('ok'); });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => app.close(() => r())));
+  const appPort = (app.address() as { port: number }).port;
+  const h = await startHardened({ limits: { overload: { max_active_connections: 1, retry_after: '2s' } },
+    extra: { service: { name: 'api', address: `127.0.0.1:${appPort}`, protocol: 'http' } } });
+  t.teardown(() => h.stop());
+  const ask = (s: import('node:http2').ClientHttp2Session, path: string): Promise<{ status: number; error?: string; retryAfter?: string }> => new Promise((resolve, reject) => {
+    const r = s.request({ ':path': path });
+    r.on('response', (hd) => { r.resume(); r.on('end', () => resolve({ status: Number(hd[':status']), error: hd['x-aim-mesh-error'] as string | undefined, retryAfter: hd['retry-after'] as string | undefined })); });
+    r.on('error', reject);
+    r.end();
+  });
+  const s = h2connect(`http://127.0.0.1:${h.port}`);
+  t.teardown(() => s.destroy());
+  t.equal((await ask(s, '/one')).status, 200, 'one connection (the limit): served over h2c');
+  const extra = await RawConnection.open(h.port);
+  t.teardown(() => extra.destroy());
+  await sleep(50);
+  const shed = await ask(s, '/two');
+  t.equal(shed.status, 503, 'two connections: the next stream gets 503');
+  t.equal(shed.error, 'overloaded');
+  t.equal(shed.retryAfter, '2');
+  t.notOk(seen.includes('/two'), 'the shed stream never reached the app');
+  extra.destroy();
+  await sleep(50);
+  t.equal((await ask(s, '/three')).status, 200, 'served again once the load is gone');
 });
 
 t.test('no unhandled rejection', async (t) => { t.same(proc.problems, []); });

@@ -52,6 +52,8 @@ export interface H2ForwardOptions {
   /** Reset a stream with no bytes either way for this long (0 = never). */
   readonly streamIdleMs: number;
   readonly log: Logger;
+  /** The overload manager: while it says overloaded, new streams get 503 `overloaded` (gRPC: UNAVAILABLE), as on HTTP/1. */
+  readonly overload?: { readonly overloaded: boolean; error(): ProxyError };
 }
 
 /** gRPC statuses that mean the endpoint failed the call (for breakers and outlier detection). */
@@ -136,6 +138,12 @@ export class H2Exchange {
     const regular = rewriteRequestHeaders(head.headers, [], { remoteAddress: c.remoteAddress, proto: this.o.proto, upgrade: false, requestId: this.o.generateRequestId }, this.#rw);
     c.requestId = this.#rw.requestId;
     c.spanId = this.#rw.spanId;
+    const ov = this.o.overload;
+    if (ov !== undefined && ov.overloaded) {
+      // Shed the stream; the session stays (other streams on it may be finishing).
+      this.#fail(ov.error());
+      return;
+    }
     if (this.#rw.hops >= this.o.maxHops) {
       this.#fail(new ProxyError('loop_detected', `request has crossed ${this.#rw.hops} agents (limit ${this.o.maxHops})`));
       return;
