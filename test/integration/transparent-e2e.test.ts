@@ -154,6 +154,10 @@ t.test('transparent mode: capture, mesh delivery, TCP, passthrough and block, no
     t.equal((await tcp(A, EXT, 9001, { SEND: 'hi\n' })).data, 'external tcp\n', 'TCP too');
     t.equal((await tcp(A, EXT6, 9001, { SEND: 'hi\n' })).data, `external tcp from ${A6}\n`, 'IPv6 too (ip6tables rules, dual-stack capture)');
     t.equal(await metric(A, ADMIN_A, captured('passthrough')), 3, 'counted as passthrough');
+    const ex = JSON.parse((await curl(A, `http://127.0.0.1:${ADMIN_A}/explain?transparent`)).body) as { policy: string; counts: Record<string, number>; recent_non_mesh: Array<Record<string, unknown>> };
+    t.equal(ex.policy, 'passthrough');
+    t.equal(ex.counts['passthrough'], 3, '/explain?transparent shows the passthrough count');
+    t.ok(ex.recent_non_mesh.some((d) => JSON.stringify(d).includes(`${EXT}:9000`)), `and the destination that passed through (${JSON.stringify(ex.recent_non_mesh).slice(0, 200)})`);
     t.equal((await tcp(A, '127.0.0.1', OUTBOUND, { SEND: 'hi\n' })).data, '', 'a direct connection to the capture port is refused');
     t.equal(await metric(A, ADMIN_A, captured('no_original_dst')), 1, 'and counted');
   });

@@ -1,7 +1,9 @@
 /**
  * /explain: either a hypothetical request (upstream, method, path, headers,
- * peer: explain/simulate.ts) or a recent real one (request_id:
- * explain/recent.ts).
+ * peer: explain/simulate.ts), a recent real one (request_id:
+ * explain/recent.ts), or transparent mode's capture (`transparent`: the
+ * policy, the capture index, the counts by result and the last destinations
+ * that were not mesh services, i.e. what passed through or was blocked).
  */
 import type { AdminHandler } from '../routes.ts';
 import { parseExplainQuery } from '../explain/query.ts';
@@ -10,6 +12,10 @@ import { explainRequest, findStack } from '../explain/simulate.ts';
 
 export const explain: AdminHandler = (req, { agent }) => {
   const p = req.url.searchParams;
+  if (p.has('transparent')) {
+    if (agent.capture === undefined) return { status: 404, body: { error: 'not_found', detail: 'transparent mode is off (transparent.enabled / --transparent)' } };
+    return { status: 200, body: agent.capture.explain() };
+  }
   const id = p.get('request_id');
   if (id !== null) {
     const r = agent.recentRequests.get(id);
@@ -22,7 +28,7 @@ export const explain: AdminHandler = (req, { agent }) => {
   if ('error' in q) return { status: 400, body: { error: 'bad_request', detail: q.error } };
   const known = [...agent.stacks.values()].map((s) => s.cluster.name);
   if (q.upstream === undefined && q.listener === undefined) {
-    return { status: 400, body: { error: 'bad_request', detail: 'give upstream=NAME (or request_id=ID)', upstreams: known } };
+    return { status: 400, body: { error: 'bad_request', detail: 'give upstream=NAME (or request_id=ID, or transparent)', upstreams: known } };
   }
   const found = findStack(agent.stacks, q);
   if (found === undefined) {
