@@ -9,7 +9,7 @@
  * call upstream on a connection of its own (kept alive, not multiplexed).
  */
 import { join } from 'node:path';
-import { SERVER_NAME } from '../lib/certs.ts';
+import { SERVER_NAME, type CertSet } from '../lib/certs.ts';
 import { startNginx } from '../lib/nginx.ts';
 import { freePort, HOST } from '../lib/ports.ts';
 import type { TargetDef } from './types.ts';
@@ -20,26 +20,32 @@ const PROXY = `
       proxy_set_header Connection "";
       proxy_max_temp_file_size 0;`;
 
-export const nginx: TargetDef = {
-  name: 'nginx',
-  description: 'client → nginx (plain in, mTLS out) → nginx (mTLS in, plain out) → backend',
-  async start(ctx) {
-    const [outPort, inPort] = [await freePort(), await freePort()];
-    const c = ctx.certs;
-    return proxyPair(ctx, { inPort, outPort }, () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-inbound', join(ctx.dir, 'nginx-inbound'), `
-  upstream app { server ${HOST}:${ctx.backend.port}; keepalive 128; keepalive_requests 10000000; }
+/** The mTLS-in side of a pair: client certificates verified, each request handed to `location` (upstream `app`). */
+function inboundConf(c: CertSet, inPort: number, backendPort: number, listenExtra: string, location: string): string {
+  return `
+  upstream app { server ${HOST}:${backendPort}; keepalive 128; keepalive_requests 10000000; }
   server {
-    listen ${HOST}:${inPort} ssl backlog=4096;
+    listen ${HOST}:${inPort} ssl${listenExtra} backlog=4096;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate ${c.serverCert};
     ssl_certificate_key ${c.serverKey};
     ssl_client_certificate ${c.caCert};
     ssl_verify_client on;
     ssl_verify_depth 2;
-    location / {
-      proxy_pass http://app;${PROXY}
+    location / {${location}
     }
-  }`, inPort),
+  }`;
+}
+
+export const nginx: TargetDef = {
+  name: 'nginx',
+  description: 'client → nginx (plain in, mTLS out) → nginx (mTLS in, plain out) → backend',
+  async start(ctx) {
+    const [outPort, inPort] = [await freePort(), await freePort()];
+    const c = ctx.certs;
+    return proxyPair(ctx, { inPort, outPort }, () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-inbound', join(ctx.dir, 'nginx-inbound'),
+      inboundConf(c, inPort, ctx.backend.port, '', `
+      proxy_pass http://app;${PROXY}`), inPort),
       () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-outbound', join(ctx.dir, 'nginx-outbound'), `
   upstream mesh { server ${HOST}:${inPort}; keepalive 128; keepalive_requests 10000000; }
   server {
@@ -75,18 +81,9 @@ export const nginxGrpc: TargetDef = {
   async start(ctx) {
     const [outPort, inPort] = [await freePort(), await freePort()];
     const c = ctx.certs;
-    return proxyPair(ctx, { inPort, outPort }, () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-grpc-inbound', join(ctx.dir, 'nginx-grpc-inbound'), `
-  upstream app { server ${HOST}:${ctx.backend.port}; keepalive 128; keepalive_requests 10000000; }
-  server {
-    listen ${HOST}:${inPort} ssl http2 backlog=4096;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate ${c.serverCert};
-    ssl_certificate_key ${c.serverKey};
-    ssl_client_certificate ${c.caCert};
-    ssl_verify_client on;
-    ssl_verify_depth 2;
-    location / { grpc_pass grpc://app; }
-  }`, inPort),
+    return proxyPair(ctx, { inPort, outPort }, () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-grpc-inbound', join(ctx.dir, 'nginx-grpc-inbound'),
+      inboundConf(c, inPort, ctx.backend.port, ' http2', `
+      grpc_pass grpc://app;`), inPort),
       () => startNginx(ctx.procs, ctx.tools.nginx, 'nginx-grpc-outbound', join(ctx.dir, 'nginx-grpc-outbound'), `
   upstream mesh { server ${HOST}:${inPort}; keepalive 128; keepalive_requests 10000000; }
   server {
