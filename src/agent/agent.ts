@@ -212,7 +212,17 @@ export class Agent {
       // Also the explicit listeners' overload manager and slow-reader send guard; h2c/gRPC is served per stream (h2 dialer).
       this.capture = await startCapture(this, { dialers: { http: agentDialer, tcp: tcpAgentDialer, h2: h2AgentDialer }, filtersFor, draining, signal: this.#abort.signal,
         overload: this.overload, sendGuard: { windowMs: cfg.limits.write_idle, minBytesPerSec: cfg.limits.min_send_rate },
-        onCluster: (name, cluster, filters) => { this.stacks.set(name, { direction: 'outbound', cluster, filters }); cluster.observers.push(this.recentRequests); } });
+        onCluster: (name, cluster, filters) => {
+          this.stacks.set(name, { direction: 'outbound', cluster, filters });
+          cluster.observers.push(this.recentRequests);
+          // A captured service that is not also an explicit upstream gets the upstream metric sources too
+          // (an explicit upstream's own sources stay: addResilience would replace them).
+          if (!cfg.upstreams.some((u) => u.name === cluster.name)) {
+            const resolver = this.resolver!;
+            if (cluster.resilience) this.metrics.sources.addResilience(resilienceStats('outbound', cluster.name, cluster.resilience));
+            if (!name.endsWith(':tcp')) this.metrics.sources.addDiscovery({ target: cluster.name, status: () => resolver.status(cluster.name) });
+          }
+        } });
       this.listeners.push(...this.capture.listeners);
     }
     this.#listening = true;

@@ -139,6 +139,9 @@ t.test('transparent mode: capture, mesh delivery, TCP, passthrough and block, no
     t.equal(byHost.app, 'api', 'a non-mesh address with Host api.service.consul goes to api');
     t.ok(await metric(B, 19001, /^request_total\{direction="inbound",target="api"\} /) >= 3, "the inbound agent's metrics show the requests");
     t.equal(await metric(A, ADMIN_A, captured('mesh')), 3, 'the capture counted three mesh connections');
+    const exposition = (await curl(A, `http://127.0.0.1:${ADMIN_A}/metrics`)).body;
+    t.match(exposition, /^retry_total\{direction="outbound",target="api"\} \d+$/m, 'a captured service has the upstream resilience series (retry_total, ...)');
+    t.match(exposition, /^discovery_staleness_seconds\{target="api"\} /m, 'and its discovery status');
   });
 
   await t.test('(2) plain TCP (echo) the same way, and a server-speaks-first opaque port', async (t) => {
