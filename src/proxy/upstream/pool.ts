@@ -91,7 +91,6 @@ export class ConnectionPool {
       const s = list.pop()!;
       if (s.destroyed || !s.writable) continue;
       s[kIdle] = false;
-      if (s[kOwner] === undefined) s.removeListener('data', onIdleData);
       lend(s, owner!);
       this.reusesTotal++;
       cb(null, s, true);
@@ -160,15 +159,14 @@ export class ConnectionPool {
     s.on('end', () => { if (s[kIdle]) s.destroy(); });
   }
 
-  /** Return a healthy socket after a complete exchange. */
+  /** Return a healthy socket after a complete exchange (one lent with an owner: only those are watched while idle). */
   release(ep: Endpoint, s: PooledSocket): void {
-    if (this.#closed || s.destroyed || !ep.live) { s.destroy(); return; }
+    if (this.#closed || s.destroyed || !ep.live || s[kOwner] === undefined) { s.destroy(); return; }
     let list = this.#idle.get(ep.key);
     if (list === undefined) { list = []; this.#idle.set(ep.key, list); }
     if (list.length >= this.opts.maxIdlePerEndpoint) { s.destroy(); return; }
-    // The exchange has let go of the socket (owner cleared, or its own listeners removed).
-    if (s[kOwner] !== undefined) s[kOwner] = null;
-    else s.on('data', onIdleData);
+    // Nobody holds it now: bytes arriving close it (onData), and so does a FIN (the 'end' listener in #connect).
+    s[kOwner] = null;
     s[kIdle] = true;
     s[kIdleKey] = ep.key;
     s[kIdleSince] = performance.now();
@@ -222,11 +220,6 @@ export class ConnectionPool {
 }
 
 function noop(): void {}
-
-function onIdleData(this: PooledSocket): void {
-  // Bytes from an idle upstream are a protocol violation: never reuse it.
-  this.destroy();
-}
 
 /** Hand the socket to `owner`; its dispatching listeners are installed at the first loan. */
 function lend(s: PooledSocket, owner: UpstreamOwner): void {
