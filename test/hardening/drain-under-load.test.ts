@@ -10,11 +10,8 @@
  * counted, not hidden.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { request } from 'undici';
 import { startHttpUpstream } from '../support/upstreams.ts';
-import { tempRegistry } from '../support/mesh.ts';
-import { freePort } from '../support/ports.ts';
+import { spawnCliAgent } from '../support/cli-agent.ts';
 import { RawConnection, header } from '../support/raw-http1-client.ts';
 import { sleep } from './harness.ts';
 
@@ -52,21 +49,7 @@ async function worker(port: number, stopAt: () => boolean, signalled: () => bool
 t.test('SIGTERM under load: zero failed requests across the drain', async (t) => {
   const app = await startHttpUpstream((_req, res) => { setTimeout(() => res.end('done'), 80); });
   t.teardown(() => app.close());
-  const port = await freePort();
-  const admin = await freePort();
-  const reg = tempRegistry(`services:\n  api:\n    instances:\n      - { address: 127.0.0.1, port: ${app.port} }\n`);
-  const child = spawn(process.execPath, ['src/cli/index.ts', 'agent', '--service', 'web', '--service-addr', '127.0.0.1:1',
-    '--listen', '127.0.0.1:0', '--no-mtls', '--upstream', `api:${port}`, '--registry', reg, '--admin-bind', `127.0.0.1:${admin}`,
-    '--drain-timeout', '10s', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b) => { stderr += b; });
-  child.stdout.on('data', () => {});
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  for (let i = 0; i < 200; i++) {
-    try { const r = await request(`http://127.0.0.1:${admin}/ready`); await r.body.dump(); if (r.statusCode === 200) break; } catch { /* not up yet */ }
-    await sleep(50);
-  }
+  const { child, port, exited, stderr } = await spawnCliAgent(t, app.port, 200);
   const tally: Tally = { ok: 0, failed: 0, staleRetries: 0, refused: 0, closeHeaders: 0, afterSignal: 0, failures: [] };
   let sent = false;
   const deadline = Date.now() + 8000;
@@ -82,6 +65,6 @@ t.test('SIGTERM under load: zero failed requests across the drain', async (t) =>
   t.equal(tally.failed, 0, `no failed request (${tally.failures.slice(0, 3).join('; ')})`);
   t.ok(tally.closeHeaders > 0, 'responses during the drain said connection: close');
   t.ok(tally.refused > 0, 'new connections were refused after the listener closed');
-  t.equal(code, 0, `the agent exited 0 ${stderr.slice(0, 500)}`);
+  t.equal(code, 0, `the agent exited 0 ${stderr().slice(0, 500)}`);
   t.comment(`ok ${tally.ok}, stale-connection retries ${tally.staleRetries}, refused after drain ${tally.refused}`);
 });

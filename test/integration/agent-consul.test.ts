@@ -22,16 +22,21 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 8000): Promise
   return false;
 }
 
+/** The config both agents of a test share: Consul discovery at `port`, fast checks, admin on any port. */
+function consulCommon(port: number) {
+  return {
+    discovery: { kind: 'consul' },
+    consul: { address: `127.0.0.1:${port}`, check: { interval: '500ms', ttl: '3s', deregister_critical_after: '1m', probe: { kind: 'tcp', timeout: '200ms' } } },
+    admin: { bind: '127.0.0.1:0' }, drain_timeout: '1s',
+  };
+}
+
 t.test('agent --discovery consul: register, discover, proxy over mTLS, deregister', async (t) => {
   const consul = await startConsulTestServer();
   const app = await startHttpUpstream();
   const caDir = mkdtempSync(join(tmpdir(), 'aim-ca-'));
   t.teardown(async () => { await app.close(); await consul.close(); });
-  const common = {
-    discovery: { kind: 'consul' },
-    consul: { address: `127.0.0.1:${consul.port}`, check: { interval: '500ms', ttl: '3s', deregister_critical_after: '1m', probe: { kind: 'tcp', timeout: '200ms' } } },
-    admin: { bind: '127.0.0.1:0' }, drain_timeout: '1s',
-  };
+  const common = consulCommon(consul.port);
   const apiRaw = { ...common, service: { name: 'api', address: `127.0.0.1:${app.port}` }, inbound: { listen: '127.0.0.1:0' } };
   const apiCfg = configFromObject(apiRaw, 'test');
   const api = await startAgent(apiCfg, { log: silentLogger, tls: await buildAgentTls(apiCfg, { 'ca-dir': caDir }, silentLogger) });
@@ -68,11 +73,7 @@ t.test('Consul goes down for 10 s during steady traffic: 0 failed requests (stat
   const app = await startHttpUpstream();
   const caDir = mkdtempSync(join(tmpdir(), 'aim-ca-'));
   t.teardown(async () => { await app.close(); await consul.close(); });
-  const common = {
-    discovery: { kind: 'consul' },
-    consul: { address: `127.0.0.1:${consul.port}`, check: { interval: '500ms', ttl: '3s', deregister_critical_after: '1m', probe: { kind: 'tcp', timeout: '200ms' } } },
-    admin: { bind: '127.0.0.1:0' }, drain_timeout: '1s',
-  };
+  const common = consulCommon(consul.port);
   const apiCfg = configFromObject({ ...common, service: { name: 'api', address: `127.0.0.1:${app.port}` }, inbound: { listen: '127.0.0.1:0' } }, 'test');
   const api = await startAgent(apiCfg, { log: silentLogger, tls: await buildAgentTls(apiCfg, { 'ca-dir': caDir }, silentLogger) });
   const webCfg = configFromObject({ ...common, service: { name: 'web', address: '127.0.0.1:1' }, inbound: { listen: '127.0.0.1:0' },

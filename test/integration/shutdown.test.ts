@@ -4,12 +4,10 @@
  * real child process (the CLI), so signals are real.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { startHttpUpstream } from '../support/upstreams.ts';
-import { tempRegistry } from '../support/mesh.ts';
-import { freePort } from '../support/ports.ts';
+import { spawnCliAgent } from '../support/cli-agent.ts';
 
 t.test('SIGTERM drains in-flight requests and refuses new connections', async (t) => {
   const app = await startHttpUpstream((req, res) => {
@@ -17,21 +15,8 @@ t.test('SIGTERM drains in-flight requests and refuses new connections', async (t
     else res.end('fast');
   });
   t.teardown(() => app.close());
-  const port = await freePort();
-  const admin = await freePort();
-  const reg = tempRegistry(`services:\n  api:\n    instances:\n      - { address: 127.0.0.1, port: ${app.port} }\n`);
   // A single agent whose upstream is the app directly (plaintext): the drain logic is the same.
-  const child = spawn(process.execPath, ['src/cli/index.ts', 'agent', '--service', 'web', '--service-addr', '127.0.0.1:1',
-    '--listen', '127.0.0.1:0', '--no-mtls', '--upstream', `api:${port}`, '--registry', reg, '--admin-bind', `127.0.0.1:${admin}`,
-    '--drain-timeout', '10s', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b) => { stderr += b; });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  for (let i = 0; i < 100; i++) {
-    try { const r = await request(`http://127.0.0.1:${admin}/ready`); await r.body.dump(); if (r.statusCode === 200) break; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { child, port, exited, stderr } = await spawnCliAgent(t, app.port, 100);
   const slow = request(`http://127.0.0.1:${port}/slow`);
   await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGTERM');
@@ -45,5 +30,5 @@ t.test('SIGTERM drains in-flight requests and refuses new connections', async (t
   const r = await slow;
   t.equal(r.statusCode, 200);
   t.equal(await r.body.text(), 'slow done', 'the in-flight request completed');
-  t.equal(await exited, 0, `exit code 0 ${stderr}`);
+  t.equal(await exited, 0, `exit code 0 ${stderr()}`);
 });
