@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execFileSync } from 'node:child_process';
+import { buildDist } from './lib/build.ts';
 import { makeCerts } from './lib/certs.ts';
 import { ensureTools } from './lib/install.ts';
 import { freePort, HOST, waitForPort } from './lib/ports.ts';
@@ -33,8 +33,7 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const log = (s: string): void => { process.stdout.write(`${s}\n`); };
 
 const tools = ensureTools(log);
-log('Building dist/ (npm run build) for the aim-mesh pair…');
-execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/build.ts'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+buildDist(REPO, log);
 const dir = mkdtempSync(join(tmpdir(), 'aim-raw-pipe-'));
 const procs = new ProcessGroup(dir);
 process.once('exit', () => procs.killAllNow());

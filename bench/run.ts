@@ -14,12 +14,12 @@
  * Writes bench/results/latest.{json,md,svg}.
  * Every process is tracked and stopped by PID (lib/procs.ts); loopback only.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs, USAGE } from './lib/args.ts';
+import { buildDist } from './lib/build.ts';
 import { makeCerts } from './lib/certs.ts';
 import { ensureTools, toolVersions } from './lib/install.ts';
 import { describeMachine, machineLine } from './lib/machine.ts';
@@ -109,11 +109,7 @@ async function main(argv: string[]): Promise<number> {
   if (!targets.some((t) => t.name === 'haproxy')) log('note: haproxy is not selected, so ×HAProxy ratios are n/a');
 
   const tools = ensureTools(log);
-  if (targets.some((t) => t.name.startsWith('aim-mesh'))) {
-    // The agents run as users run them: bin/aim-mesh.js on the pre-stripped build (dist/).
-    log('Building dist/ (npm run build) so the agents run without the in-process type stripper…');
-    execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/build.ts'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
-  }
+  if (targets.some((t) => t.name.startsWith('aim-mesh'))) buildDist(REPO, log);
   const machine = describeMachine(toolVersions(tools));
   log(`Machine: ${machineLine(machine)}`);
   if (machine.loadAvgStart > 0.5 * machine.nproc) {
