@@ -143,7 +143,8 @@ export class Agent {
       this.consul = createConsulDiscovery({ consul: cfg.consul, trustDomain: cfg.identity.trust_domain }, this.log);
       if (this.resolver === undefined && cfg.discovery.kind === 'consul') this.resolver = this.consul.resolver;
     }
-    this.resolver ??= new StaticResolver({ file: cfg.discovery.registry, log: this.log.child({ component: 'discovery' }) });
+    // Only the watched upstreams' sets are kept, unless transparent mode's address index needs every service.
+    this.resolver ??= new StaticResolver({ file: cfg.discovery.registry, log: this.log.child({ component: 'discovery' }), keepRegistry: cfg.transparent.enabled });
     const draining = (): boolean => this.#draining;
     const limits = cfg.limits;
     const headLimits = { maxHeadBytes: limits.max_header_bytes, maxHeaders: limits.max_headers, maxUrlBytes: limits.max_url_bytes };

@@ -4,16 +4,30 @@
  * rejected with a log line naming file, key and expectation, and the last
  * good version is kept (static stability applies to files too).
  *
+ * Memory does not grow with the mesh: after a (re)load only the endpoint sets
+ * of watched services are kept, plus a SHA-256 of the accepted file (to skip
+ * unchanged reloads), not the file's text or its parse. The whole parse lives
+ * until the end of the tick that made it, so the watches an agent starts right
+ * after construction are served from it; a service first watched later is read
+ * from the file on demand (the file still holds the last good version unless it
+ * changed since: then the change is loaded first, as a reload). If the file
+ * then holds a rejected edit, that service's set is unknown until the next
+ * accepted edit (status(): not synced, with the reason).
+ * Exception: whoever needs the whole registry (transparent mode's address index,
+ * which is O(mesh) by nature) gets it kept: `keepRegistry`, onRegistry() or
+ * reading `.registry` keep the whole parse from then on.
+ *
  * Editors replace files by rename, so the directory is watched (fs.watch),
  * with a short debounce; a slow poll backs it up on filesystems where
  * fs.watch is unreliable.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../../telemetry/log.ts';
 import { silentLogger } from '../../telemetry/log.ts';
 import { ConfigError } from '../../config/yaml-schema.ts';
-import type { EndpointSetUpdate, Resolver, WatchStatus } from '../types.ts';
+import type { EndpointSetUpdate, EndpointSpec, Resolver, WatchStatus } from '../types.ts';
 import { LatestChannel } from '../watch-channel.ts';
 import { endpointsOf, parseRegistry, type Registry } from './registry-file.ts';
 
@@ -24,14 +38,28 @@ export interface StaticResolverOptions {
   readonly debounceMs?: number;
   /** Backup poll interval, ms (0 = off). */
   readonly pollMs?: number;
+  /** Keep the whole parsed registry (transparent mode's address index needs every service). Default false. */
+  readonly keepRegistry?: boolean;
 }
+
+const digest = (b: Buffer): string => createHash('sha256').update(b).digest('base64');
 
 export class StaticResolver implements Resolver {
   readonly kind = 'static';
   readonly file: string;
   #log: Logger;
-  #registry: Registry;
-  #text: string;
+  /** SHA-256 of the last accepted content, and of the last content read (accepted or rejected). */
+  #goodHash: string;
+  #seenHash: string;
+  /** The endpoint sets of watched services, and nothing else. */
+  #sets = new Map<string, readonly EndpointSpec[]>();
+  /** Watched services whose set is not known (first watched while the file held a rejected edit). */
+  #unknown = new Set<string>();
+  /** The whole parse: kept when someone needs it, else only until the end of the tick that made it. */
+  #whole: Registry | undefined;
+  #keepWhole: boolean;
+  #drop: NodeJS.Immediate | undefined;
+  #serviceCount = 0;
   #watchers = new Map<string, Set<LatestChannel<EndpointSetUpdate>>>();
   #fsw: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
@@ -48,9 +76,13 @@ export class StaticResolver implements Resolver {
     this.file = resolve(opts.file);
     this.#log = opts.log ?? silentLogger;
     this.#debounceMs = opts.debounceMs ?? 50;
-    this.#text = readFileSync(this.file, 'utf8');
-    this.#registry = parseRegistry(this.#text, opts.file);
+    this.#keepWhole = opts.keepRegistry ?? false;
+    const buf = readFileSync(this.file);
+    const reg = parseRegistry(buf.toString('utf8'), opts.file);
+    this.#goodHash = this.#seenHash = digest(buf);
     this.#lastSuccessAt = Date.now();
+    this.#serviceCount = Object.keys(reg.services).length;
+    this.#hold(reg);
     try {
       const name = basename(this.file);
       this.#fsw = watch(dirname(this.file), { persistent: false }, (_ev, f) => {
@@ -64,13 +96,40 @@ export class StaticResolver implements Resolver {
     if (pollMs > 0) { this.#poll = setInterval(() => this.#reload(), pollMs); this.#poll.unref(); }
   }
 
+  /**
+   * The whole last good registry. Reading it keeps the whole parse from then on (O(mesh));
+   * if it was not kept, it is re-read from the file, which must still hold the last good
+   * version or a good newer one (else this throws: construct with keepRegistry to be safe).
+   */
   get registry(): Registry {
-    return this.#registry;
+    this.#keepWhole = true;
+    this.#cancelDrop();
+    if (this.#whole === undefined) this.#rehydrate();
+    if (this.#whole === undefined) throw new Error(`${this.file}: the whole registry was not kept and the file now holds a rejected edit (${this.#lastError ?? 'unreadable'})`);
+    return this.#whole;
   }
 
-  /** Called after each accepted reload (transparent mode rebuilds its address index). */
+  /** Called after each accepted reload (transparent mode rebuilds its address index). Keeps the whole parse from then on. */
   onRegistry(fn: (r: Registry) => void): void {
     this.#listeners.push(fn);
+    this.#keepWhole = true;
+    this.#cancelDrop();
+  }
+
+  /** What is kept in memory (for tests and /explain): the services whose sets are held, and whether the whole registry is. */
+  retained(): { services: string[]; wholeRegistry: boolean; registryServices: number } {
+    return { services: [...this.#sets.keys()], wholeRegistry: this.#whole !== undefined, registryServices: this.#serviceCount };
+  }
+
+  #hold(reg: Registry): void {
+    this.#whole = reg;
+    if (this.#keepWhole || this.#drop !== undefined) return;
+    this.#drop = setImmediate(() => { this.#drop = undefined; if (!this.#keepWhole) this.#whole = undefined; });
+    this.#drop.unref();
+  }
+
+  #cancelDrop(): void {
+    if (this.#drop !== undefined) { clearImmediate(this.#drop); this.#drop = undefined; }
   }
 
   #schedule(): void {
@@ -79,54 +138,88 @@ export class StaticResolver implements Resolver {
     this.#debounce.unref();
   }
 
-  #reload(): void {
-    let text: string;
+  #read(): Buffer | undefined {
     try {
-      text = readFileSync(this.file, 'utf8');
+      return readFileSync(this.file);
     } catch (err) {
       this.#lastError = `cannot read ${this.file}: ${(err as Error).message}`;
-      return; // mid-rename, or deleted: keep the last good registry
+      return undefined; // mid-rename, or deleted: keep the last good registry
     }
-    if (text === this.#text) return;
+  }
+
+  #reload(buf = this.#read(), hash = buf === undefined ? undefined : digest(buf)): void {
+    if (buf === undefined || hash === undefined || hash === this.#seenHash) return;
+    this.#seenHash = hash; // do not re-log the same bad content on every poll
+    let reg: Registry;
     try {
-      const reg = parseRegistry(text, this.file);
-      this.#text = text;
-      this.#registry = reg;
-      this.#lastSuccessAt = Date.now();
-      this.#lastError = undefined;
-      this.reloads++;
-      this.#log.info({ file: this.file, services: Object.keys(reg.services).length }, 'registry reloaded');
-      for (const [service, chans] of this.#watchers) {
-        const u = this.#update(service);
-        for (const ch of chans) ch.put(u);
-      }
-      for (const fn of this.#listeners) fn(reg);
+      reg = parseRegistry(buf.toString('utf8'), this.file);
     } catch (err) {
-      this.#text = text; // do not re-log the same bad content on every poll
       this.rejectedReloads++;
       const detail = err instanceof ConfigError ? err.message : (err as Error).message;
       this.#lastError = detail;
       this.#log.error({ file: this.file, reason: 'registry_rejected', detail }, 'registry edit rejected; keeping the last good version');
+      return;
     }
+    this.#goodHash = hash;
+    this.#lastSuccessAt = Date.now();
+    this.#lastError = undefined;
+    this.#serviceCount = Object.keys(reg.services).length;
+    this.reloads++;
+    this.#log.info({ file: this.file, services: this.#serviceCount }, 'registry reloaded');
+    this.#unknown.clear();
+    for (const [service, chans] of this.#watchers) {
+      const endpoints = endpointsOf(reg, service);
+      this.#sets.set(service, endpoints);
+      const u = this.#update(service, endpoints);
+      for (const ch of chans) ch.put(u);
+    }
+    this.#hold(reg);
+    for (const fn of this.#listeners) fn(reg);
   }
 
-  #update(service: string): EndpointSetUpdate {
-    return { service, endpoints: endpointsOf(this.#registry, service), source: `static:${this.file}` };
+  /** Bring back the whole parse from the file: the last good version if unchanged, else load the change as a reload. */
+  #rehydrate(): void {
+    const buf = this.#read();
+    if (buf === undefined) return;
+    const hash = digest(buf);
+    if (hash !== this.#goodHash) { this.#reload(buf, hash); return; }
+    try {
+      this.#hold(parseRegistry(buf.toString('utf8'), this.file));
+    } catch { /* accepted before with the same bytes: cannot happen */ }
+  }
+
+  #update(service: string, endpoints: readonly EndpointSpec[]): EndpointSetUpdate {
+    return { service, endpoints, source: `static:${this.file}` };
   }
 
   watch(service: string, signal: AbortSignal): AsyncIterable<EndpointSetUpdate> {
     const ch = new LatestChannel<EndpointSetUpdate>();
+    let endpoints = this.#sets.get(service);
+    if (endpoints === undefined) {
+      if (this.#whole === undefined) this.#rehydrate();
+      // Undefined here: the file holds a rejected edit (or cannot be read); the next accepted reload yields the set.
+      if (this.#whole !== undefined) endpoints = endpointsOf(this.#whole, service);
+    }
     let set = this.#watchers.get(service);
     if (!set) { set = new Set(); this.#watchers.set(service, set); }
     set.add(ch);
-    ch.put(this.#update(service));
-    const stop = () => { ch.close(); this.#watchers.get(service)?.delete(ch); };
+    if (endpoints === undefined) this.#unknown.add(service);
+    else { this.#sets.set(service, endpoints); ch.put(this.#update(service, endpoints)); }
+    const stop = () => {
+      ch.close();
+      const chans = this.#watchers.get(service);
+      chans?.delete(ch);
+      if (chans?.size === 0) { this.#watchers.delete(service); this.#sets.delete(service); this.#unknown.delete(service); }
+    };
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
     return ch;
   }
 
   status(service: string): WatchStatus {
+    if (this.#unknown.has(service)) {
+      return { service, synced: false, lastSuccessAt: this.#lastSuccessAt, lastError: `${service} was first watched while ${this.file} held a rejected edit; its endpoints come with the next accepted edit (${this.#lastError ?? 'unreadable'})` };
+    }
     return { service, synced: true, lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError };
   }
 
@@ -134,7 +227,11 @@ export class StaticResolver implements Resolver {
     this.#fsw?.close();
     if (this.#poll) clearInterval(this.#poll);
     if (this.#debounce) clearTimeout(this.#debounce);
+    this.#cancelDrop();
     for (const set of this.#watchers.values()) for (const ch of set) ch.close();
     this.#watchers.clear();
+    this.#sets.clear();
+    this.#unknown.clear();
+    this.#whole = undefined;
   }
 }
