@@ -3,6 +3,7 @@
  * the key path, the value found (with its line) and what was expected.
  * All problems are collected and reported together, not just the first.
  */
+import { CORE_SCHEMA, load as loadYaml, YAMLException } from 'js-yaml';
 import { isNode, LineCounter, parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
 
@@ -66,16 +67,55 @@ export function zodIssues(err: z.ZodError, file: string, raw: unknown, lineOf: (
   });
 }
 
+/**
+ * Above this size a failed file is explained without the `yaml` Document (its node tree and line counter
+ * make ~100x the text in garbage: ~200 MB for a 10,000-service registry, which V8 then keeps as heap):
+ * the issues still name the file and the key path (and the line for syntax errors), without schema-error lines.
+ */
+const EXPLAIN_WITH_DOCUMENT_MAX_CHARS = 512 * 1024;
+
+/** An alias (`*name`) can only start a node: after whitespace or a flow indicator. False positives only cost speed. */
+const MAY_HAVE_ALIAS = /(?:^|[\s[{,])\*/m;
+
+/**
+ * The fast read: JSON with JSON.parse; YAML with js-yaml (core schema: YAML 1.2's types, like the `yaml`
+ * package's default), which builds the objects directly: ~20x faster and ~13x less RSS growth than `yaml` on a
+ * 10,000-service registry (bench/results/registry-scale.md). js-yaml shares an aliased node instead of
+ * copying it, so schema validation would walk an alias bomb exponentially: a text that may hold an alias is
+ * read by `yaml`, whose maxAliasCount bounds the expansion.
+ */
+function readFast(text: string, file: string): unknown {
+  if (text.trimStart().startsWith('{')) {
+    try { return JSON.parse(text); } catch { /* a YAML flow mapping, or invalid: read as YAML below */ }
+  }
+  if (MAY_HAVE_ALIAS.test(text)) return parse(text, { uniqueKeys: true, maxAliasCount: 100 });
+  return loadYaml(text, { schema: CORE_SCHEMA, filename: file });
+}
+
+function syntaxIssue(err: unknown, file: string): ConfigIssue {
+  const e = err as { mark?: { line?: number }; reason?: string; linePos?: Array<{ line: number }>; message?: string };
+  const line = e.mark?.line !== undefined ? e.mark.line + 1 : e.linePos?.[0]?.line;
+  const expected = (err instanceof YAMLException ? e.reason : undefined) ?? String(e.message ?? err).split('\n')[0]!;
+  return { file, path: '', line, value: 'invalid YAML', expected };
+}
+
 export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: string, schema: S): z.infer<S> {
-  // Fast path: plain parse + validate. The Document with its node tree and line counter (several times
-  // the text's size; a 10,000-service registry made ~200 MB of garbage) is built only to explain errors.
-  // JSON is YAML too, and JSON.parse makes ~100x less garbage than a YAML parser on big files
-  // (a 10,000-service registry: ~2 MB of text, ~260 MB of transient parser objects as YAML).
+  // Fast path: read + validate. The `yaml` Document with its node tree and line counter (several times
+  // the text's size) is built only to explain errors, and only for files up to EXPLAIN_WITH_DOCUMENT_MAX_CHARS.
+  let quickRaw: unknown;
+  let quickSyntax: ConfigIssue | undefined;
   try {
-    const isJson = text.trimStart().startsWith('{');
-    const quick = schema.safeParse((isJson ? JSON.parse(text) : parse(text, { uniqueKeys: true, maxAliasCount: 100 })) ?? {});
+    quickRaw = readFast(text, file) ?? {};
+  } catch (err) {
+    quickSyntax = syntaxIssue(err, file);
+  }
+  if (quickSyntax === undefined) {
+    const quick = schema.safeParse(quickRaw);
     if (quick.success) return quick.data;
-  } catch { /* invalid YAML: explained below */ }
+    if (text.length > EXPLAIN_WITH_DOCUMENT_MAX_CHARS) throw new ConfigError(zodIssues(quick.error, file, quickRaw));
+  } else if (text.length > EXPLAIN_WITH_DOCUMENT_MAX_CHARS) {
+    throw new ConfigError([quickSyntax]);
+  }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
