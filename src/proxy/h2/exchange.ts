@@ -25,11 +25,12 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Outgo
 import { ProxyError, asProxyError, type Reason } from '../../core/errors.ts';
 import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Direction, type Filter, type RequestCtx } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
-import type { Cluster, RetryDecider } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
+import { AttemptLoop, type AttemptHost } from '../attempt-loop.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { HOPS_HEADER, PEER_IDENTITY_HEADER, rewriteRequestHeaders, type RewriteOut } from '../http1/headers.ts';
 import type { RoutePolicy } from '../../resilience/upstream.ts';
-import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
+import { deadlineFor } from '../../resilience/timeout/deadline.ts';
 import { formatGrpcTimeout, parseGrpcTimeout } from '../../resilience/timeout/grpc-timeout.ts';
 import { ReplayBody } from '../../resilience/retry/replay-body.ts';
 import { FaultAbortError } from '../../resilience/fault/injector.ts';
@@ -61,19 +62,16 @@ const GRPC_ENDPOINT_FAILURE = new Set([2, 4, 13, 14]);
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
 const asyncFiltersOf = new WeakMap<readonly Filter[], readonly AsyncFilter[]>();
 
-export class H2Exchange {
+export class H2Exchange implements AttemptHost {
   readonly down: ServerHttp2Stream;
   readonly o: H2ForwardOptions;
   readonly ctx: RequestCtx;
   #out: OutgoingHttpHeaders = {};
   #route: RoutePolicy | undefined;
-  #decider: RetryDecider;
+  /** Attempts, their timer and the retry decision (attempt-loop.ts). */
+  readonly #loop: AttemptLoop;
   #up: ClientHttp2Stream | null = null;
   #upErrCode: string | undefined;
-  #ep: Endpoint | undefined;
-  #seq = 0;
-  #attemptAt = 0;
-  #attemptCounted = false;
   /** The request had END_STREAM on its HEADERS: no body. */
   #noBody = false;
   #reqEnded = false;
@@ -91,19 +89,15 @@ export class H2Exchange {
   #discarding = false;
   #plainReply = false;
   #refusals = 0;
-  /** Request deadline (performance.now() ms; Infinity = none): route timeout ∧ grpc-timeout. */
-  #deadline = Infinity;
   /** The client's grpc-timeout as a deadline for the whole call (Infinity = none). */
   #callDeadline = Infinity;
-  #attemptTimer: NodeJS.Timeout | undefined;
   #callTimer: NodeJS.Timeout | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
   #rw: RewriteOut = { requestId: '', spanId: '', traceparent: '', hops: 0 };
 
   constructor(down: ServerHttp2Stream, o: H2ForwardOptions, peerIdentity: string | undefined, remoteAddress: string) {
     this.down = down;
     this.o = o;
-    this.#decider = o.cluster.retry;
+    this.#loop = new AttemptLoop(this, o.cluster);
     const c = this.ctx = newRequestCtx();
     c.direction = o.direction;
     c.listener = o.listener;
@@ -181,8 +175,7 @@ export class H2Exchange {
     addFlat(out, [HOPS_HEADER, String(this.#rw.hops + 1)]);
     if (c.peerIdentity !== undefined && this.o.direction === 'inbound') addFlat(out, [PEER_IDENTITY_HEADER, c.peerIdentity]);
     const route = this.#route = c.route as RoutePolicy | undefined;
-    if (route !== undefined) this.#decider = route.retry;
-    this.#deadline = deadlineFor(c, route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs);
+    this.#loop.begin(c, deadlineFor(c, route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs));
     if (c.grpc) {
       const v = headerValue(c.headers, 'grpc-timeout');
       const g = v === undefined ? -1 : parseGrpcTimeout(v);
@@ -198,65 +191,37 @@ export class H2Exchange {
       this.down.on('data', this.#onDownData);
       this.down.on('end', this.#onDownEnd);
     }
-    this.#attempt();
+    this.#loop.attempt();
   }
 
-  // === attempts ===
+  // === attempts: the loop's host (attempt-loop.ts) ===
 
-  #attempt(): void {
-    const c = this.ctx;
-    c.attempts++;
-    const fault = this.#route?.fault;
-    if (fault !== undefined) {
-      // Faults run inside the retry loop, so the retry and timeout policies can absorb them.
-      const abort = fault.abort();
-      if (abort !== undefined) {
-        this.#sent = false;
-        this.#attemptFailed(abort, abort.reset ? 0 : abort.status);
-        return;
-      }
-      const delay = fault.delayMs();
-      if (delay > 0) {
-        // The per-try/request timer runs during the injected delay too: faults never escape timeouts.
-        this.#armAttemptTimer();
-        this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (!this.#failed && !this.#finished) this.#pickAndOpen(); }, delay);
-        return;
-      }
-    }
-    this.#pickAndOpen();
-  }
-
-  #pickAndOpen(): void {
-    const cl = this.o.cluster;
-    const c = this.ctx;
-    const ep = cl.balancer.pick(c, this.#ep);
-    if (ep === undefined) {
-      this.#fail(new ProxyError('no_endpoints', `no available endpoint for ${cl.name}`));
-      return;
-    }
-    this.#ep = ep;
-    c.endpoint = ep;
-    const now = this.#attemptAt = performance.now();
+  openAttempt(ep: Endpoint, seq: number): void {
     this.#sent = false;
     this.#upEnded = false;
     this.#upTrailers = undefined;
     this.#upErrCode = undefined;
-    cl.attemptStarted(ep, c);
-    this.#attemptCounted = true;
-    if (this.#attemptTimer === undefined) this.#armAttemptTimer(now);
-    const seq = ++this.#seq;
     this.o.sessions.acquire(ep, (err, up) => this.#onSession(seq, err, up));
   }
 
+  dropAttempt(): void { this.#dropUpstream(); }
+  fail(err: ProxyError): void { this.#fail(err); }
+  delayed(): void { /* the request body waits in the stream's own buffer */ }
+  retrying(): void { this.#sent = false; }
+  get retryable(): boolean { return !this.#failed && !this.#finished && !this.down.headersSent; }
+  get replayable(): boolean { return this.#replay.replayable; }
+  get requestSent(): boolean { return this.#sent; }
+  get over(): boolean { return this.#failed || this.#finished; }
+
   #onSession(seq: number, err: ProxyError | null, up: H2Upstream | null): void {
-    if (this.#failed || this.#finished || seq !== this.#seq || !this.#attemptCounted) return; // abandoned attempt
-    if (err !== null || up === null) { this.#attemptFailed(err ?? new ProxyError('upstream_connect_failed', 'no session')); return; }
+    if (this.#failed || this.#finished || !this.#loop.current(seq)) return; // abandoned attempt
+    if (err !== null || up === null) { this.#loop.failed(err ?? new ProxyError('upstream_connect_failed', 'no session')); return; }
     if (this.#callDeadline !== Infinity) this.#out['grpc-timeout'] = formatGrpcTimeout(this.#callDeadline - performance.now());
     let s: ClientHttp2Stream;
     try {
       s = up.request(this.#out, { endStream: this.#noBody || (this.#reqEnded && this.#replay.bytes === 0) });
     } catch (e) {
-      this.#attemptFailed(asProxyError(e, 'upstream_reset'));
+      this.#loop.failed(asProxyError(e, 'upstream_reset'));
       return;
     }
     this.#up = s;
@@ -303,47 +268,6 @@ export class H2Exchange {
     this.down.pause();
   }
 
-  /** The attempt's timer: its per-try timeout, capped by the request deadline. */
-  #armAttemptTimer(now = performance.now()): void {
-    const until = attemptDeadline(now, this.#deadline, this.#route !== undefined ? this.#route.timeouts.perTryMs : 0);
-    if (until !== Infinity) this.#attemptTimer = setTimeout(this.#onAttemptTimeout, Math.max(1, Math.ceil(until - now)));
-  }
-
-  /** An attempt failed before any response byte went downstream: retry or answer. */
-  #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number, grpcStatus = -1): void {
-    const latency = performance.now() - this.#attemptAt;
-    this.#clearAttemptTimer();
-    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
-    this.#dropUpstream();
-    this.#endAttempt(false, status, err.reason);
-    if (this.#failed || this.#finished) return;
-    const replayable = this.#replay.replayable;
-    const delay = decided !== undefined ? decided : !this.down.headersSent
-      ? this.#decider.next(this.ctx, { ok: false, status, reason: err.reason, latencyMs: latency },
-        { requestBytesSent: this.#sent, replayable, retryAfter, grpcStatus, deadline: this.#deadline })
-      : -1;
-    if (delay >= 0 && replayable) {
-      this.#decider.onRetry?.(this.ctx);
-      if (delay === 0) this.#attempt();
-      else this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (!this.#failed && !this.#finished) this.#attempt(); }, delay);
-      return;
-    }
-    this.#fail(err);
-  }
-
-  #endAttempt(ok: boolean, status: number, reason?: Reason): void {
-    if (!this.#attemptCounted || this.#ep === undefined) return;
-    this.#attemptCounted = false;
-    this.o.cluster.attemptEnded(this.#ep, this.ctx, { ok, status, reason, latencyMs: performance.now() - this.#attemptAt });
-  }
-
-  #onAttemptTimeout = (): void => {
-    this.#attemptTimer = undefined;
-    if (this.down.headersSent) return;
-    const left = this.#deadline - performance.now();
-    this.#attemptFailed(new ProxyError('upstream_timeout', left <= 0 ? 'no response head before the request deadline' : `no response head within the per-try timeout (${this.#route?.timeouts.perTryMs} ms)`));
-  };
-
   #onCallDeadline = (): void => {
     this.#callTimer = undefined;
     this.#fail(new ProxyError('upstream_timeout', `grpc-timeout of ${Math.round(this.#callDeadline - this.ctx.startedAt)} ms exceeded`));
@@ -364,25 +288,14 @@ export class H2Exchange {
 
   #onUpResponse = (h: IncomingHttpHeaders, flags: number): void => {
     if (this.#failed || this.#finished) return;
-    this.#clearAttemptTimer();
     const c = this.ctx;
     const status = Number(h[':status']);
     const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     const gs = trailersOnly && typeof h['grpc-status'] === 'string' ? Number(h['grpc-status']) : -1;
-    if ((status >= 400 || gs > 0) && this.#route !== undefined && this.#replay.replayable) {
-      // A retryable answer (the route's statuses or grpc codes) is dropped, never sent downstream.
-      const retryAfter = typeof h['retry-after'] === 'string' ? h['retry-after'] : undefined;
-      // End the attempt first: the retry decision then holds its own max_retries unit.
-      this.#endAttempt(status < 500 && !GRPC_ENDPOINT_FAILURE.has(gs), status);
-      const probe = this.#decider.next(c, { ok: false, status, reason: undefined, latencyMs: performance.now() - this.#attemptAt },
-        { requestBytesSent: true, replayable: true, retryAfter, grpcStatus: gs, deadline: this.#deadline });
-      if (probe >= 0) {
-        this.#attemptFailed(new ProxyError(status >= 500 || gs > 0 ? 'upstream_reset' : 'bad_request', `upstream answered ${status}${gs > 0 ? ` grpc-status ${gs}` : ''}`), status, retryAfter, probe, gs);
-        return;
-      }
-    }
+    // The attempt ends with this answer; a retryable one (the route's statuses or gRPC codes) is dropped and retried.
+    const retryAfter = typeof h['retry-after'] === 'string' ? h['retry-after'] : undefined;
+    if (this.#loop.responded(status, status < 500 && !GRPC_ENDPOINT_FAILURE.has(gs), retryAfter, gs)) return;
     c.status = status;
-    this.#endAttempt(status < 500 && !GRPC_ENDPOINT_FAILURE.has(gs), status);
     runResponseFilters(this.o.filters, c);
     const out = downstreamHeaders(h, true);
     addFlat(out, c.addResponseHeaders);
@@ -429,14 +342,10 @@ export class H2Exchange {
       if (refused && this.#replay.replayable && this.#refusals < 2) {
         // The upstream did not process the stream (GOAWAY race, refused): resend it as is; not a new attempt.
         this.#refusals++;
-        this.#clearAttemptTimer();
-        this.#dropUpstream();
-        this.#endAttempt(false, 0, 'upstream_reset');
-        this.ctx.attempts--;
-        this.#attempt();
+        this.#loop.resend('upstream_reset');
         return;
       }
-      this.#attemptFailed(new ProxyError('upstream_reset', `upstream closed the stream before the response head (${codeName(code)})`));
+      this.#loop.failed(new ProxyError('upstream_reset', `upstream closed the stream before the response head (${codeName(code)})`));
       return;
     }
     this.#fail(new ProxyError('upstream_reset', `upstream reset the stream mid-response (${codeName(code)})`));
@@ -463,7 +372,7 @@ export class H2Exchange {
       this.o.log.debug({ reason: 'downstream_reset', listener: this.o.listener, upstream: this.o.cluster.name, request_id: this.ctx.requestId || undefined, code: codeName(this.down.rstCode) }, 'client cancelled the stream');
     }
     this.#dropUpstream();
-    this.#endAttempt(false, 0, 'downstream_reset');
+    this.#loop.end(false, 0, 'downstream_reset');
     this.#finish();
   };
 
@@ -480,7 +389,7 @@ export class H2Exchange {
     const down = this.down;
     this.#clearTimers();
     this.#dropUpstream();
-    this.#endAttempt(false, 0, err.reason);
+    this.#loop.end(false, 0, err.reason);
     c.reason = err.reason;
     const log = err.reason === 'downstream_reset' ? this.o.log.debug : this.o.log.warn;
     log.call(this.o.log, { reason: err.reason, detail: err.detail, listener: this.o.listener, upstream: this.o.cluster.name, protocol: 'h2', grpc: c.grpc || undefined,
@@ -552,14 +461,9 @@ export class H2Exchange {
     runDoneFilters(this.o.filters, this.ctx);
   }
 
-  #clearAttemptTimer(): void {
-    if (this.#attemptTimer !== undefined) { clearTimeout(this.#attemptTimer); this.#attemptTimer = undefined; }
-  }
-
   #clearTimers(): void {
-    this.#clearAttemptTimer();
+    this.#loop.dispose();
     if (this.#callTimer !== undefined) { clearTimeout(this.#callTimer); this.#callTimer = undefined; }
-    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
   }
 }
 

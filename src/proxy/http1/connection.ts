@@ -26,8 +26,8 @@ import type { Socket } from 'node:net';
 import { ProxyError, asProxyError } from '../../core/errors.ts';
 import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Filter, type RequestCtx, type Direction } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
-import type { AttemptResult } from '../../balancer/types.ts';
-import type { Cluster, RetryDecider } from '../cluster.ts';
+import type { Cluster } from '../cluster.ts';
+import { AttemptLoop, type AttemptHost } from '../attempt-loop.ts';
 import { disown, type UpstreamOwner } from '../upstream/pool.ts';
 import type { Logger } from '../../telemetry/log.ts';
 import { BodyFraming, type FramingLimits } from './body-framing.ts';
@@ -37,7 +37,7 @@ import { errorResponse } from './rescue.ts';
 import { isGrpcContentType } from '../h2/headers.ts';
 import { SendGuard, type SendGuardLimits } from './send-guard.ts';
 import type { RoutePolicy } from '../../resilience/upstream.ts';
-import { attemptDeadline, deadlineFor } from '../../resilience/timeout/deadline.ts';
+import { deadlineFor } from '../../resilience/timeout/deadline.ts';
 import { FaultAbortError } from '../../resilience/fault/injector.ts';
 import { isAsyncFilter, type AsyncFilter } from '../../resilience/async-filter.ts';
 
@@ -79,7 +79,7 @@ type P = (typeof P)[keyof typeof P];
 /** Body bytes up to this size leave in one buffer with the response head (one write, one TLS record). */
 const COALESCE_MAX = 16 * 1024;
 
-export class Http1Connection {
+export class Http1Connection implements AttemptHost {
   readonly sock: Socket;
   readonly o: Http1Options;
   readonly ctx: RequestCtx;
@@ -100,37 +100,23 @@ export class Http1Connection {
   #up: Socket | null = null;
   #upReused = false;
   #upBuf: Buffer | null = null;
-  #ep: Endpoint | undefined;
-  #attemptAt = 0;
+  /** The current attempt has its upstream socket (body bytes can stream to it). */
   #attemptOpen = false;
-  /** The current attempt was reported to the cluster's observers and not yet ended. */
-  #attemptCounted = false;
   #res: ResponseHead | null = null;
   #resHeadSent = false;
   #resDone = false;
   #reqBytesSent = false;
   #closeAfter = false;
   #upReusable = true;
-  /**
-   * The attempt timer: one Timeout per connection, re-armed with refresh() when the next
-   * attempt wants the same length (the usual case), never cleared between requests: a
-   * disarmed timer that fires finds #reqArmed false and does nothing.
-   */
-  #reqTimer: NodeJS.Timeout | undefined;
-  #reqTimerMs = 0;
-  #reqArmed = false;
+  /** Attempts, their timer and the retry decision (attempt-loop.ts); one loop for the connection's life. */
+  readonly #loop: AttemptLoop;
   #headTimer: NodeJS.Timeout | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
   #rw: RewriteOut = { requestId: '', spanId: '', traceparent: '', hops: 0 };
   #inExchange = false;
-  /** The request deadline (performance.now() ms; Infinity = none), from the route's timeouts and grpc-timeout. */
-  #deadline = Infinity;
   /** Body bytes kept for a replay: up to the route's max_replay_body. */
   #maxReplay = 0;
   /** A body byte was streamed past the replay buffer: no retry can resend it. */
   #replayOverflow = false;
-  /** Attempt sequence: late callbacks of an abandoned attempt are recognised and dropped. */
-  #seq = 0;
   readonly #asyncFilters: readonly AsyncFilter[];
   /** Armed only while a response is backed up in our write buffer. */
   readonly #guard: SendGuard | undefined;
@@ -169,6 +155,7 @@ export class Http1Connection {
     const g = o.sendGuard;
     this.#guard = g !== undefined && g.windowMs > 0 ? new SendGuard(sock, g, this.#onSlowReader) : undefined;
     this.#owner = { onUpData: this.#onUpData, onUpEnd: this.#onUpEnd, onUpClose: this.#onUpClose, onUpDrain: this.#onUpDrain };
+    this.#loop = new AttemptLoop(this, o.cluster);
   }
 
   /** The client reads too slowly (send-guard.ts): abort, as after any failure once the response has started. */
@@ -239,7 +226,7 @@ export class Http1Connection {
     const wasPhase = this.#phase;
     this.#phase = P.Closed;
     this.#clearTimers();
-    clearTimeout(this.#reqTimer);
+    this.#loop.dispose();
     this.#guard?.stop();
     if (wasPhase === P.Tunnel) {
       // The tunnel (WebSocket) is over: end the exchange, so onDone filters run (they release
@@ -252,7 +239,7 @@ export class Http1Connection {
       // Client went away mid-exchange: cancel the upstream side, never reuse it.
       if (this.ctx.reason === undefined) this.ctx.reason = 'downstream_reset';
       this.#dropUpstream();
-      this.#endAttempt(false, 0);
+      this.#loop.end(false, 0);
       this.#finishCtx();
     }
   };
@@ -410,7 +397,7 @@ export class Http1Connection {
     const req = this.#req!;
     const route = c.route as RoutePolicy | undefined;
     const reqMs = route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs;
-    this.#deadline = deadlineFor(c, reqMs);
+    this.#loop.begin(c, deadlineFor(c, reqMs));
     this.#maxReplay = route !== undefined ? route.maxReplayBody : 0;
     const extra = c.addRequestHeaders;
     for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
@@ -426,7 +413,7 @@ export class Http1Connection {
     this.#buf = null;
     if (this.#reqFraming.done) this.#requestComplete(rest);
     else if (rest !== null) this.#feedReqBody(rest, 0);
-    this.#attempt();
+    this.#loop.attempt();
   }
 
   /** A local reply before any upstream work; the request body (if any) is not read, so the connection closes. */
@@ -483,79 +470,38 @@ export class Http1Connection {
     if (this.#resDone) this.#finish();
   }
 
-  // === attempts ===
+  // === attempts: the loop's host (attempt-loop.ts) ===
 
-  #attempt(): void {
-    const cl = this.o.cluster;
-    const c = this.ctx;
-    c.attempts++;
-    const fault = (c.route as RoutePolicy | undefined)?.fault;
-    if (fault !== undefined) {
-      // Faults run inside the retry loop, so the retry and timeout policies can absorb them.
-      const abort = fault.abort();
-      if (abort !== undefined) {
-        this.#attemptFailed(abort, abort.reset ? 0 : abort.status);
-        return;
-      }
-      const delay = fault.delayMs();
-      if (delay > 0) {
-        // The delay is part of the attempt: its per-try and request timeouts run during it
-        // (a timeout here cancels the delay in #attemptFailed).
-        this.#armAttemptTimer();
-        this.sock.pause();
-        this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (this.#phase !== P.Closed) this.#pickAndConnect(); }, delay);
-        return;
-      }
-    }
-    this.#pickAndConnect();
-  }
-
-  #pickAndConnect(): void {
-    const cl = this.o.cluster;
-    const c = this.ctx;
-    const ep = cl.balancer.pick(c, this.#ep);
-    if (ep === undefined) {
-      this.#fail(new ProxyError('no_endpoints', `no available endpoint for ${cl.name}`));
-      return;
-    }
-    this.#ep = ep;
-    c.endpoint = ep;
-    this.#attemptAt = performance.now();
+  openAttempt(ep: Endpoint, seq: number): void {
     this.#attemptOpen = false;
-    cl.attemptStarted(ep, c);
-    this.#attemptCounted = true;
-    if (!this.#reqArmed) this.#armAttemptTimer();
     // Hold the body until there is somewhere to write it (a complete request has none left to read;
     // pipelined bytes pause the socket themselves).
     if (!this.#reqDone) this.sock.pause();
-    const seq = ++this.#seq;
-    cl.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused), this.#owner);
+    this.o.cluster.pool.acquire(ep, (err, s, reused) => this.#onAcquired(seq, err, s, reused), this.#owner);
   }
 
-
-  /** The attempt's timer: its per-try timeout, capped by the request deadline. */
-  #armAttemptTimer(): void {
-    const now = performance.now();
-    const route = this.ctx.route as RoutePolicy | undefined;
-    const until = attemptDeadline(now, this.#deadline, route !== undefined ? route.timeouts.perTryMs : 0);
-    if (until === Infinity) return;
-    const ms = Math.max(1, Math.ceil(until - now));
-    this.#reqArmed = true;
-    if (this.#reqTimer !== undefined && ms === this.#reqTimerMs) { this.#reqTimer.refresh(); return; }
-    clearTimeout(this.#reqTimer);
-    this.#reqTimerMs = ms;
-    this.#reqTimer = setTimeout(this.#onReqTimeout, ms);
-    this.#reqTimer.unref(); // the sockets keep the process alive, not this timer
+  dropAttempt(): void { this.#dropUpstream(); }
+  fail(err: ProxyError): void { this.#fail(err); }
+  delayed(): void { this.sock.pause(); }
+  retrying(): void {
+    this.#res = null;
+    this.#upBuf = null;
+    this.#reqBytesSent = false;
   }
+  get retryable(): boolean { return this.#phase !== P.Closed && !this.#resHeadSent; }
+  /** Every body byte received so far is still held in #pending (none was streamed past it). */
+  get replayable(): boolean { return !this.#replayOverflow && this.#pendingBytes === this.ctx.bytesIn; }
+  get requestSent(): boolean { return this.#reqBytesSent; }
+  get over(): boolean { return this.#phase === P.Closed; }
 
   #onAcquired(seq: number, err: ProxyError | null, s: Socket | null, reused: boolean): void {
-    if (this.#phase === P.Closed || seq !== this.#seq || !this.#attemptCounted) {
+    if (this.#phase === P.Closed || !this.#loop.current(seq)) {
       // The attempt was abandoned (timeout, client gone): a late connection is not ours to use.
       if (s !== null) { disown(s); s.destroy(); }
       return;
     }
     if (err !== null || s === null) {
-      this.#attemptFailed(err ?? new ProxyError('upstream_connect_failed', 'no socket'));
+      this.#loop.failed(err ?? new ProxyError('upstream_connect_failed', 'no socket'));
       return;
     }
     this.#up = s;
@@ -577,54 +523,6 @@ export class Http1Connection {
     if (this.#buf === null) this.sock.resume();
   }
 
-  /** An attempt failed before any response byte went downstream: retry or answer. */
-  /** `decided`: the retry decision when the caller already asked the decider (a retryable status). */
-  #attemptFailed(err: ProxyError, status = 0, retryAfter?: string, decided?: number): void {
-    const latency = performance.now() - this.#attemptAt;
-    this.#reqArmed = false;
-    // An attempt that timed out during an injected delay: the delay must not start a second attempt.
-    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
-    this.#dropUpstream();
-    this.#endAttempt(false, status, err);
-    const cl = this.o.cluster;
-    const decider: RetryDecider = (this.ctx.route as RoutePolicy | undefined)?.retry ?? cl.retry;
-    // Keep-alive race: a reused connection that died before answering is retried once
-    // on a fresh connection, for requests without a body (nothing can be lost).
-    const replayable = this.#replayable();
-    const delay = decided !== undefined ? decided : this.#phase !== P.Closed && !this.#resHeadSent
-      ? decider.next(this.ctx, { ok: false, status, reason: err.reason, latencyMs: latency },
-        { requestBytesSent: this.#reqBytesSent, replayable, retryAfter, deadline: this.#deadline })
-      : -1;
-    if (delay >= 0 && replayable) {
-      decider.onRetry?.(this.ctx);
-      this.#res = null;
-      this.#upBuf = null;
-      this.#reqBytesSent = false;
-      if (delay === 0) this.#attempt();
-      else this.#retryTimer = setTimeout(() => { this.#retryTimer = undefined; if (this.#phase !== P.Closed) this.#attempt(); }, delay);
-      return;
-    }
-    this.#fail(err);
-  }
-
-  /** Every body byte received so far is still held in #pending (none was streamed past it). */
-  #replayable(): boolean {
-    return !this.#replayOverflow && this.#pendingBytes === this.ctx.bytesIn;
-  }
-
-  #endAttempt(ok: boolean, status: number, err?: ProxyError): void {
-    if (!this.#attemptCounted || this.#ep === undefined) return;
-    this.#attemptCounted = false;
-    const result: AttemptResult = { ok, status, reason: err?.reason, latencyMs: performance.now() - this.#attemptAt };
-    this.o.cluster.attemptEnded(this.#ep, this.ctx, result);
-  }
-
-  #onReqTimeout = (): void => {
-    if (!this.#reqArmed) return;
-    this.#reqArmed = false;
-    if (this.#res === null) this.#attemptFailed(new ProxyError('upstream_timeout', `no response head within ${this.o.cluster.timeouts.requestMs} ms`));
-  };
-
   // === upstream events ===
 
   #onUpData = (chunk: Buffer): void => {
@@ -643,16 +541,9 @@ export class Http1Connection {
     } catch (err) {
       const e = asProxyError(err, 'upstream_protocol_error');
       this.#upReusable = false;
-      if (this.#res === null || !this.#resHeadSent) this.#attemptFailedNoRetry(e);
-      else this.#fail(e);
+      this.#fail(e); // a broken response is not retried
     }
   };
-
-  #attemptFailedNoRetry(err: ProxyError): void {
-    this.#dropUpstream();
-    this.#endAttempt(false, 0, err);
-    this.#fail(err);
-  }
 
   #tryResponseHead(): void {
     for (;;) {
@@ -676,32 +567,13 @@ export class Http1Connection {
   }
 
   #responseHead(head: ResponseHead, rest: Buffer | null): void {
-    this.#reqArmed = false;
     const c = this.ctx;
     const req = this.#req!;
     this.#res = head;
     c.status = head.status;
     if (!head.keepAlive) this.#upReusable = false;
-    // The attempt ended with this status whatever comes next. Report it before the retry
-    // decision: the active-retry unit the decision takes is then held until the retry's own
-    // attempt ends (RetryState.onAttemptEnd), not given back by this one's end.
-    this.#endAttempt(head.status < 500, head.status);
-    if (head.status >= 400) {
-      const decider = (c.route as RoutePolicy | undefined)?.retry;
-      // Only routed (outbound) requests retry on a status; the decider knows which statuses qualify.
-      if (decider !== undefined && this.#replayable()) {
-        const err = new ProxyError(head.status >= 500 ? 'upstream_reset' : 'bad_request', `upstream answered ${head.status}`);
-        const retryAfter = headerOf(head.headers, 'retry-after');
-        const probe = decider.next(c, { ok: false, status: head.status, reason: undefined, latencyMs: performance.now() - this.#attemptAt },
-          { requestBytesSent: true, replayable: true, retryAfter, deadline: this.#deadline });
-        if (probe >= 0) {
-          // Retry: this response is dropped (and its connection with it), never sent downstream.
-          this.#upReusable = false;
-          this.#attemptFailed(err, head.status, retryAfter, probe);
-          return;
-        }
-      }
-    }
+    // The attempt ends with this status; a retryable one is dropped (its connection with it) and retried.
+    if (this.#loop.responded(head.status, head.status < 500, head.status >= 400 ? headerOf(head.headers, 'retry-after') : undefined)) return;
     runResponseFilters(this.o.filters, c);
 
     const tunnel = head.status === 101 && req.upgrade;
@@ -808,15 +680,12 @@ export class Http1Connection {
     this.#up = null;
     if (this.#res === null) {
       // Nothing reached the client yet: maybe a keep-alive race on a reused socket.
-      if (this.#upReused && this.#upBuf === null && this.#replayable() && this.#req!.bodyKind === BodyKind.None) {
-        this.#reqArmed = false;
-        this.#endAttempt(false, 0, err);
-        this.ctx.attempts--; // a stale pooled socket is not a real attempt
+      if (this.#upReused && this.#upBuf === null && this.replayable && this.#req!.bodyKind === BodyKind.None) {
         this.#reqBytesSent = false;
-        this.#attempt();
+        this.#loop.resend('upstream_reset'); // a stale pooled socket is not a real attempt
         return;
       }
-      this.#attemptFailed(err);
+      this.#loop.failed(err);
     } else {
       this.#fail(err);
     }
@@ -834,7 +703,8 @@ export class Http1Connection {
     if (up !== null) {
       this.#detachUp(up);
       this.#up = null;
-      if (this.#upReusable && this.#ep !== undefined) this.o.cluster.pool.release(this.#ep, up);
+      const ep = this.#loop.endpoint;
+      if (this.#upReusable && ep !== undefined) this.o.cluster.pool.release(ep, up);
       else up.destroy();
     }
     this.#finishCtx();
@@ -854,7 +724,6 @@ export class Http1Connection {
   #finishCtx(): void {
     if (!this.#inExchange) return;
     this.#inExchange = false;
-    this.#ep = undefined;
     runDoneFilters(this.o.filters, this.ctx);
   }
 
@@ -868,7 +737,7 @@ export class Http1Connection {
     const c = this.ctx;
     this.#clearTimers();
     this.#dropUpstream();
-    this.#endAttempt(false, 0, err);
+    this.#loop.end(false, 0, err.reason);
     c.reason = err.reason;
     const log = err.reason === 'downstream_reset' ? this.o.log.debug : this.o.log.warn;
     log.call(this.o.log, { reason: err.reason, detail: err.detail, listener: this.o.listener, upstream: this.o.cluster.name,
@@ -914,9 +783,8 @@ export class Http1Connection {
   }
 
   #clearTimers(): void {
-    this.#reqArmed = false;
+    this.#loop.stop();
     if (this.#headTimer !== undefined) { clearTimeout(this.#headTimer); this.#headTimer = undefined; }
-    if (this.#retryTimer !== undefined) { clearTimeout(this.#retryTimer); this.#retryTimer = undefined; }
   }
 
   #close(): void {
