@@ -19,7 +19,8 @@ export function fmtValue(v: number, unit: MetricDef['unit']): string {
     case 'MB':
       return v.toFixed(1);
     default:
-      return String(Math.round(v));
+      // counts stay whole; ratios of counts (times scheduled per request) keep two decimals
+      return Number.isInteger(v) || Math.abs(v) >= 100 ? String(Math.round(v)) : v.toFixed(2);
   }
 }
 

@@ -16,7 +16,7 @@ import type { H2loadResult } from './h2load-parse.ts';
 import { runHandshakes, type HandshakeResult } from './handshake.ts';
 import type { ToolPaths } from './install.ts';
 import type { OpenLoopResult } from './openloop.ts';
-import { coresBetween, cpuSnapshot, readRssBytes } from './procstat.ts';
+import { coresBetween, cpuSnapshot, readRssBytes, schedSnapshot } from './procstat.ts';
 import type { ProcessGroup } from './procs.ts';
 import type { Progress } from './progress.ts';
 import type { Scenario } from './scenario.ts';
@@ -30,6 +30,9 @@ export interface RatePhase {
   readonly cores: Partial<Record<Role, number>>;
   /** Cores used by the harness process itself (the generator), to show it was not the bottleneck. */
   readonly generatorCores: number;
+  /** Per request answered, per role (main threads): µs spent runnable but waiting for a core, and times put on a core. */
+  readonly waitUsPerReq?: Partial<Record<Role, number>>;
+  readonly slicesPerReq?: Partial<Record<Role, number>>;
 }
 
 export interface CellResult {
@@ -118,19 +121,29 @@ async function ratePhase(env: MeasureEnv, target: RunningTarget, s: Scenario, ra
   const roles = target.roles();
   const pids = Object.values(roles).flat();
   const c0 = cpuSnapshot(pids);
+  const s0 = schedSnapshot(pids);
   const g0 = process.cpuUsage();
   const load = await driver.openLoop({ ...common, durationMs: p.rateSec * 1000 });
   const g = process.cpuUsage(g0);
+  const s1 = schedSnapshot(pids);
   const c1 = cpuSnapshot(pids);
   end();
   const per = coresBetween(c0, c1);
   const cores = sumByRole(roles, (pid) => per.get(pid), (acc, v) => acc + v);
+  const n = Math.max(1, load.ok);
+  const delta = (pid: number, k: 'waitNs' | 'slices'): number | undefined => {
+    const a = s0.get(pid); const b = s1.get(pid);
+    return a !== undefined && b !== undefined ? b[k] - a[k] : undefined;
+  };
+  const waitUsPerReq = sumByRole(roles, (pid) => delta(pid, 'waitNs'), (acc, v) => acc + v / 1000 / n);
+  const slicesPerReq = sumByRole(roles, (pid) => delta(pid, 'slices'), (acc, v) => acc + v / n);
   const generatorCores = (g.user + g.system) / 1e6 / (c1.at - c0.at) * 1000;
   const l = load.latency;
   progress.note(`p50 ${ms(l.p50)} ms · p90 ${ms(l.p90)} · p99 ${ms(l.p99)} · p99.9 ${ms(l.p999)} · ${load.achievedRps.toFixed(0)} rps achieved` +
     `${load.errors ? ` · ${load.errors} errors (${load.firstError})` : ''}${load.timeouts ? ` · ${load.timeouts} timeouts` : ''}` +
-    ` · cores ${Object.entries(cores).map(([r, c]) => `${r} ${c.toFixed(3)}`).join(', ')}`);
-  return { rate, load, cores, generatorCores };
+    ` · cores ${Object.entries(cores).map(([r, c]) => `${r} ${c.toFixed(3)}`).join(', ')}` +
+    ` · run-queue wait per request ${Object.entries(waitUsPerReq).map(([r, w]) => `${r} ${w.toFixed(0)} µs`).join(', ')}`);
+  return { rate, load, cores, generatorCores, waitUsPerReq, slicesPerReq };
 }
 
 interface ClosedResult {

@@ -39,6 +39,11 @@ export function metricDefs(s: Scenario): MetricDef[] {
     defs.push({ key: `cpu_outbound@${r}`, label: `CPU, outbound proxy ${at}`, unit: 'cores', better: 'lower' });
     defs.push({ key: `cpu_inbound@${r}`, label: `CPU, inbound proxy ${at}`, unit: 'cores', better: 'lower' });
     defs.push({ key: `cpu_backend@${r}`, label: `CPU, backend ${at}`, unit: 'cores', better: 'lower' });
+    defs.push({ key: `wait_outbound@${r}`, label: `Run-queue wait per request, outbound proxy ${at}`, unit: 'µs', better: 'lower' });
+    defs.push({ key: `wait_inbound@${r}`, label: `Run-queue wait per request, inbound proxy ${at}`, unit: 'µs', better: 'lower' });
+    defs.push({ key: `wait_backend@${r}`, label: `Run-queue wait per request, backend ${at}`, unit: 'µs', better: 'lower' });
+    defs.push({ key: `slices_outbound@${r}`, label: `Times scheduled per request, outbound proxy ${at}`, unit: '', better: 'lower' });
+    defs.push({ key: `slices_inbound@${r}`, label: `Times scheduled per request, inbound proxy ${at}`, unit: '', better: 'lower' });
     defs.push({ key: `errors@${r}`, label: `Errors + timeouts ${at}`, unit: '', better: 'lower' });
   }
   const after = s.rates.length ? 'after rate phases' : 'after the wrk phase';
@@ -70,6 +75,12 @@ export function cellMetrics(cell: CellResult, direct: CellResult | undefined): R
     if (ph.cores.outbound !== undefined) m[`cpu_outbound@${r}`] = ph.cores.outbound;
     if (ph.cores.inbound !== undefined) m[`cpu_inbound@${r}`] = ph.cores.inbound;
     if (ph.cores.backend !== undefined) m[`cpu_backend@${r}`] = ph.cores.backend;
+    for (const role of ['outbound', 'inbound', 'backend'] as const) {
+      const w = ph.waitUsPerReq?.[role];
+      if (w !== undefined) m[`wait_${role}@${r}`] = w;
+      const sl = ph.slicesPerReq?.[role];
+      if (sl !== undefined && role !== 'backend') m[`slices_${role}@${r}`] = sl;
+    }
     m[`errors@${r}`] = ph.load.errors + ph.load.timeouts;
   }
   if (cell.rssBytes.outbound !== undefined) m.rss_outbound_mb = cell.rssBytes.outbound / 1024 ** 2;

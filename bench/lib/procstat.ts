@@ -80,6 +80,35 @@ export function cpuSnapshot(pids: readonly number[]): CpuSnapshot {
   return { at: performance.now(), ticks };
 }
 
+/**
+ * The scheduler's view of a process's main thread (/proc/<pid>/task/<pid>/schedstat): nanoseconds
+ * it waited on a run queue while runnable, and how many times it was put on a CPU. On a shared
+ * machine this is where latency goes that no CPU profile shows: a request that arrives while
+ * the process waits for a core waits with it.
+ */
+export interface SchedStat {
+  readonly waitNs: number;
+  readonly slices: number;
+}
+
+export function readSchedStat(pid: number): SchedStat | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ');
+    return { waitNs: Number(f[1]), slices: Number(f[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function schedSnapshot(pids: readonly number[]): Map<number, SchedStat> {
+  const out = new Map<number, SchedStat>();
+  for (const pid of pids) {
+    const st = readSchedStat(pid);
+    if (st) out.set(pid, st);
+  }
+  return out;
+}
+
 /** Cores used by each pid between two snapshots (pids missing from either are left out). */
 export function coresBetween(a: CpuSnapshot, b: CpuSnapshot): Map<number, number> {
   const wallSec = (b.at - a.at) / 1000;
