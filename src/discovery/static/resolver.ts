@@ -19,10 +19,12 @@
  *
  * Editors replace files by rename, so the directory is watched (fs.watch),
  * with a short debounce; a slow poll backs it up on filesystems where
- * fs.watch is unreliable.
+ * fs.watch is unreliable. The poll stats the file and reads it only when its
+ * inode, size or times changed (reading a 2 MB registry every 2 s made ~1 MB/s
+ * of garbage).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../../telemetry/log.ts';
 import { silentLogger } from '../../telemetry/log.ts';
@@ -60,6 +62,8 @@ export class StaticResolver implements Resolver {
   #keepWhole: boolean;
   #drop: NodeJS.Immediate | undefined;
   #serviceCount = 0;
+  /** inode:size:mtime:ctime at the last poll that read the file. */
+  #statKey: string | undefined;
   #watchers = new Map<string, Set<LatestChannel<EndpointSetUpdate>>>();
   #fsw: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
@@ -77,6 +81,7 @@ export class StaticResolver implements Resolver {
     this.#log = opts.log ?? silentLogger;
     this.#debounceMs = opts.debounceMs ?? 50;
     this.#keepWhole = opts.keepRegistry ?? false;
+    this.#statKey = this.#stat();
     const buf = readFileSync(this.file);
     const reg = parseRegistry(buf.toString('utf8'), opts.file);
     this.#goodHash = this.#seenHash = digest(buf);
@@ -93,7 +98,7 @@ export class StaticResolver implements Resolver {
       this.#log.warn({ err: (err as Error).message, file: this.file }, 'cannot watch registry directory; polling only');
     }
     const pollMs = opts.pollMs ?? 2000;
-    if (pollMs > 0) { this.#poll = setInterval(() => this.#reload(), pollMs); this.#poll.unref(); }
+    if (pollMs > 0) { this.#poll = setInterval(() => this.#pollTick(), pollMs); this.#poll.unref(); }
   }
 
   /**
@@ -136,6 +141,23 @@ export class StaticResolver implements Resolver {
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => { this.#debounce = undefined; this.#reload(); }, this.#debounceMs);
     this.#debounce.unref();
+  }
+
+  #stat(): string | undefined {
+    try {
+      const st = statSync(this.file, { bigint: true });
+      return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The backup poll: read the file only if stat says it changed (the stat is taken first, so a read is never older than it). */
+  #pollTick(): void {
+    const key = this.#stat();
+    if (key !== undefined && key === this.#statKey) return;
+    this.#statKey = key;
+    this.#reload();
   }
 
   #read(): Buffer | undefined {
