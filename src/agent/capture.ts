@@ -18,8 +18,9 @@
  *                   destination port) skip detection: server-speaks-first
  *                   protocols.
  *   not mesh      → an HTTP/1 request whose Host names a service still goes to
- *                   it; otherwise the policy: passthrough (dial the original
- *                   destination, pipe) or block (close, log the reason).
+ *                   it; otherwise the policy (capture-policy.ts): passthrough
+ *                   (dial the original destination, pipe) or block (close,
+ *                   log the reason).
  *
  * Loops: the agent's own connections are excluded by the rules' owner match
  * (run the agent as redirect-traffic's --proxy-uid). If that is wrong, HTTP
@@ -38,15 +39,13 @@
  * `explain()`. Per connection the extra cost is one getsockopt (2-4 µs, see
  * transparent/README.md) and a few Map lookups.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { AgentConfig } from '../config/schema.ts';
 import type { Resolver } from '../discovery/types.ts';
 import type { Cluster } from '../proxy/cluster.ts';
 import { Http1Connection, type Http1Options } from '../proxy/http1/connection.ts';
 import type { SendGuardLimits } from '../proxy/http1/send-guard.ts';
 import { forwardTcp } from '../proxy/tcp/forward.ts';
-import { errorResponse } from '../proxy/http1/rescue.ts';
-import { ProxyError } from '../core/errors.ts';
 import { Listener, type Connection } from '../listeners/listener.ts';
 import { detectMetrics, detectProtocol, serveByProtocol, type DetectOptions, type PortProtocol } from '../listeners/detect.ts';
 import type { MeshMetrics } from '../telemetry/metrics.ts';
@@ -58,9 +57,9 @@ import type { ConsulClient } from '../discovery/consul/client.ts';
 import type { ConsulCatalogFeed } from '../transparent/consul-catalog-feed.ts';
 import { LoopGuard, type Guarded } from '../transparent/loop-guard.ts';
 import { readHost } from '../transparent/host-peek.ts';
-import { pipeBoth } from '../transparent/passthrough.ts';
 import { CaptureStats } from '../transparent/capture-stats.ts';
 import { CaptureClusters, type CaptureClusterWiring } from './capture-clusters.ts';
+import { capturePolicy, hostPort } from './capture-policy.ts';
 import { Deferred, tcpConnection } from './pending-connection.ts';
 
 /** What the capture needs from the agent (Agent satisfies it). */
@@ -174,33 +173,7 @@ export async function startCapture(host: CaptureHost, w: CaptureWiring): Promise
     setTimeout(go, c.connectMs).unref();
     return pending;
   };
-  const applyPolicy = (s: Socket, od: OriginalDst, d: CaptureDecision, g: Guarded, http: boolean): Connection => {
-    const why = d.kind === 'service' ? '' : d.why;
-    const dest = hostPort(od);
-    if (g.loop) return refuseLoop(s, od);
-    if (d.kind === 'blocked') {
-      stats.count('blocked', dest, why);
-      log[stats.firstTime(dest) ? 'warn' : 'debug']({ reason: 'transparent_blocked', why, destination: dest }, 'transparent: connection to a non-mesh destination blocked (transparent.policy: block)');
-      if (!http) { s.destroy(); return tcpConnection(s); }
-      // HTTP/1 gets an answer that says why; the request's bytes are discarded.
-      s.resume();
-      s.end(errorResponse(new ProxyError('no_route', `transparent.policy is block and ${dest} is not a mesh service (${why})`), true, ''));
-      setTimeout(() => s.destroy(), 5_000).unref();
-      return tcpConnection(s);
-    }
-    const shedded = shed(s);
-    if (shedded !== undefined) return shedded;
-    stats.count('passthrough', dest, why);
-    log[stats.firstTime(dest) ? 'info' : 'debug']({ destination: dest, why }, 'transparent: passthrough to a non-mesh destination');
-    const up = connect({ host: od.address, port: od.port, noDelay: true, allowHalfOpen: true });
-    guard.own(up);
-    g.kill = () => { refuseLoop(s, od); up.destroy(); };
-    pipeBoth(s, up, limits.stream_idle, (err) => {
-      stats.count('passthrough_failed', dest, err.message);
-      log.warn({ reason: 'upstream_connect_failed', destination: hostPort(od), err: err.message }, 'transparent: passthrough dial failed');
-    });
-    return { idle: false, shutdown() { /* let it finish until the deadline */ }, destroy() { s.destroy(); up.destroy(); } };
-  };
+  const applyPolicy = capturePolicy({ stats, log, guard, idleMs: limits.stream_idle, shed, refuseLoop });
   const serveMiss = (s: Socket, od: OriginalDst, d: CaptureDecision, g: Guarded): Connection => {
     // An HTTP/1 request may still name a service by Host (`api.service.consul`): read its head first.
     const pending = new Deferred(s);
@@ -262,5 +235,3 @@ function captureListener(host: CaptureHost, w: CaptureWiring, bindHost: string, 
   return new Listener({ name: 'transparent', bind: { host: bindHost, port }, protocol: 'auto', maxConnections: host.config.limits.max_connections, log, handle,
     ...(w.overload === undefined ? {} : { overload: w.overload }) });
 }
-
-const hostPort = (od: { address: string; port: number }): string => (od.address.includes(':') ? `[${od.address}]:${od.port}` : `${od.address}:${od.port}`);

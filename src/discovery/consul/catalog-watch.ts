@@ -33,6 +33,7 @@ import { GarbageError } from './health-entries.ts';
 import { pacedLoop, QueryPacer } from './query-pacer.ts';
 import { catalogFingerprint, catalogService, catalogServices, parseCatalogService, parseServiceNames, type CatalogInstance } from './catalog-queries.ts';
 import { Sweeper } from './catalog-sweep.ts';
+import { assignWatches, reconcileNames, type NameState } from './catalog-names.ts';
 
 export interface CatalogWatchOptions {
   readonly client: ConsulClient;
@@ -62,14 +63,6 @@ export interface CatalogWatchStatus {
   readonly swept: number;
   readonly sweeps: number;
   readonly queries: number;
-}
-
-interface NameState {
-  readonly name: string;
-  instances: readonly CatalogInstance[] | undefined;
-  print: string;
-  /** Set while the name holds a blocking query of its own. */
-  watch: AbortController | undefined;
 }
 
 const SKIP = new Set(['consul']);
@@ -181,34 +174,13 @@ export class CatalogWatch {
     }
     this.#holdingEmpty = false;
     this.#listed = true;
-    const now = new Set(names);
-    let changed = false;
-    for (const [n, s] of this.#names) {
-      if (now.has(n)) continue;
-      s.watch?.abort();
-      this.#names.delete(n);
-      changed = true;
+    const changed = reconcileNames(this.#names, names);
+    if (changed) {
+      // Free watch slots (a gone watched name's, or never used) go to swept names.
+      assignWatches(this.#names, this.#o.maxWatches, (s, watch) => void this.#detailLoop(s, AbortSignal.any([this.#abort.signal, watch.signal])));
+      this.#emitSoon();
     }
-    for (const n of names) {
-      if (this.#names.has(n)) continue;
-      this.#names.set(n, { name: n, instances: undefined, print: '', watch: undefined });
-      changed = true;
-    }
-    if (changed) { this.#assignWatches(); this.#emitSoon(); }
     return changed;
-  }
-
-  /** Give free watch slots to swept names. */
-  #assignWatches(): void {
-    let watched = 0;
-    for (const s of this.#names.values()) if (s.watch) watched++;
-    for (const s of this.#names.values()) {
-      if (watched >= this.#o.maxWatches) return;
-      if (s.watch) continue;
-      s.watch = new AbortController();
-      watched++;
-      void this.#detailLoop(s, AbortSignal.any([this.#abort.signal, s.watch.signal]));
-    }
   }
 
   // === one name ===
