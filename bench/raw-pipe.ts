@@ -1,7 +1,9 @@
 /**
  * The ceiling for any Node L7 proxy on this machine: a raw pipe pair (plain in,
- * TLS between, plain out; bytes piped, nothing parsed) against the HAProxy pair
- * and the aim-mesh pair, measured in the same run with wrk at max throughput.
+ * TLS between, plain out; bytes piped, nothing parsed) and a lean HTTP pair
+ * (lib/lean-http-peer.ts: heads split and rebuilt, Content-Length framing, one
+ * upstream connection per client connection, nothing else) against the HAProxy
+ * pair and the aim-mesh pair, measured in the same run with wrk at max throughput.
  * Reported per proxy process: CPU per request (user + system, from
  * /proc/<pid>/stat over the wrk phase) and req/s, median of the rounds, with
  * ratios to the HAProxy pair. The README's performance section quotes it.
@@ -41,12 +43,13 @@ const certs = makeCerts(dir);
 const [small] = await loadScenarios(['small']);
 const backend = await startBackend(procs, tools.nginx, dir, [small!]);
 
-async function rawPipe(): Promise<RunningTarget> {
+/** A pair of Node peers (`file`: out|in LISTEN TARGET [CERT KEY]), one process each. */
+async function nodePair(name: string, file: string): Promise<RunningTarget> {
   const [outPort, inPort] = await Promise.all([freePort(), freePort()]);
-  const peer = join(REPO, 'bench/lib/raw-pipe-peer.ts');
-  const inb = procs.spawn('raw-in', process.execPath, ['--max-semi-space-size=2', peer, 'in', String(inPort), String(backend.port), certs.serverCert, certs.serverKey]);
+  const peer = join(REPO, file);
+  const inb = procs.spawn(`${name}-in`, process.execPath, ['--max-semi-space-size=2', peer, 'in', String(inPort), String(backend.port), certs.serverCert, certs.serverKey]);
   await waitForPort(inPort, inb, 10_000);
-  const out = procs.spawn('raw-out', process.execPath, ['--max-semi-space-size=2', peer, 'out', String(outPort), String(inPort)]);
+  const out = procs.spawn(`${name}-out`, process.execPath, ['--max-semi-space-size=2', peer, 'out', String(outPort), String(inPort)]);
   await waitForPort(outPort, out, 10_000);
   return { origin: `http://${HOST}:${outPort}`, roles: () => ({ outbound: out.pids(), inbound: inb.pids() }), async stop() { await Promise.all([procs.stop(out), procs.stop(inb)]); } };
 }
@@ -54,7 +57,8 @@ async function rawPipe(): Promise<RunningTarget> {
 const defs = pickTargets(['haproxy', 'aim-mesh']).filter((d) => (d.kind ?? 'http1') === 'http1');
 const targets: Array<{ name: string; t: RunningTarget }> = [];
 for (const d of defs) targets.push({ name: d.name, t: await d.start({ procs, dir: mkdtempSync(join(dir, `${d.name}-`)), certs, tools, backend, repo: REPO }) });
-targets.push({ name: 'raw-pipe', t: await rawPipe() });
+targets.push({ name: 'raw-pipe', t: await nodePair('raw', 'bench/lib/raw-pipe-peer.ts') });
+targets.push({ name: 'lean-http', t: await nodePair('lean', 'bench/lib/lean-http-peer.ts') });
 
 const ticks = (pids: readonly number[]): number => pids.reduce((a, p) => a + (readProcStat(p)?.cpuTicks ?? 0), 0);
 const results = new Map<string, Array<{ rps: number; out: number; in: number }>>();

@@ -5,6 +5,7 @@ import type { AgentConfig } from '../../config/schema.ts';
 import { applyAgentFlags, parseAgentFlags } from '../../agent/flags.ts';
 import { createLogger } from '../../telemetry/log.ts';
 import cluster from 'node:cluster';
+import { tuneTiering } from '../../agent/v8-tiering.ts';
 
 export const usage = `Usage: aim-mesh agent [--config FILE] [quick flags]
 
@@ -85,6 +86,7 @@ export function configFromArgv(argv: string[]): AgentConfig {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  tuneTiering();
   let config: AgentConfig;
   let identityArgs: Record<string, string>;
   try {
