@@ -22,7 +22,7 @@
  * trailers carrying the status when the response had started).
  */
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { ProxyError, asProxyError, type Reason } from '../../core/errors.ts';
+import { ProxyError, asProxyError } from '../../core/errors.ts';
 import { headerValue, newRequestCtx, runDoneFilters, runRequestFilters, runResponseFilters, Verdict, type Direction, type Filter, type RequestCtx } from '../../core/filter.ts';
 import type { Endpoint } from '../../balancer/endpoint.ts';
 import type { Cluster } from '../cluster.ts';
