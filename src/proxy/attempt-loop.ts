@@ -68,6 +68,8 @@ export class AttemptLoop {
   #timer: NodeJS.Timeout | undefined;
   #timerMs = 0;
   #armed = false;
+  /** The armed timer ends at the request deadline (not at the per-try timeout). */
+  #armedToDeadline = false;
   #retryTimer: NodeJS.Timeout | undefined;
 
   constructor(host: AttemptHost, cluster: Cluster) {
@@ -148,6 +150,7 @@ export class AttemptLoop {
     if (until === Infinity) return;
     const ms = Math.max(1, Math.ceil(until - now));
     this.#armed = true;
+    this.#armedToDeadline = until === this.#deadline;
     if (this.#timer !== undefined && ms === this.#timerMs) { this.#timer.refresh(); return; }
     clearTimeout(this.#timer);
     this.#timerMs = ms;
@@ -158,8 +161,8 @@ export class AttemptLoop {
   #onTimeout = (): void => {
     if (!this.#armed) return;
     this.#armed = false;
-    const left = this.#deadline - performance.now();
-    this.failed(new ProxyError('upstream_timeout', left <= 0 ? 'no response head before the request deadline'
+    // Which bound armed the timer, not the clock now: a timer may fire a little before its time.
+    this.failed(new ProxyError('upstream_timeout', this.#armedToDeadline ? 'no response head before the request deadline'
       : `no response head within the per-try timeout (${this.#route?.timeouts.perTryMs} ms)`));
   };
 
