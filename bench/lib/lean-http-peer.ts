@@ -11,9 +11,8 @@
  *
  *   node bench/lib/lean-http-peer.ts out|in LISTEN_PORT TARGET_PORT [CERT KEY]
  */
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
+import { servePeer } from './peer-server.ts';
 
 interface Head { readonly first: string; readonly fields: string[]; readonly length: number }
 
@@ -39,9 +38,7 @@ function buildHead(h: Head): string {
   return s + 'x-lean-hop: 1\r\n\r\n';
 }
 
-function join(down: net.Socket, up: net.Socket): void {
-  down.setNoDelay(true);
-  up.setNoDelay(true);
+servePeer((down: net.Socket, up: net.Socket): void => {
   let req = '';
   down.on('data', (d: Buffer) => {
     req += d.toString('latin1');
@@ -82,15 +79,4 @@ function join(down: net.Socket, up: net.Socket): void {
       off += n;
     }
   });
-  down.on('error', () => up.destroy());
-  up.on('error', () => down.destroy());
-  down.on('close', () => up.destroy());
-  up.on('close', () => down.destroy());
-}
-
-const [role, listen, target, cert, key] = process.argv.slice(2);
-const server = role === 'in'
-  ? tls.createServer({ cert: readFileSync(cert!), key: readFileSync(key!) }, (c) => join(c, net.connect(Number(target), '127.0.0.1')))
-  : net.createServer((c) => join(c, tls.connect({ port: Number(target), host: '127.0.0.1', rejectUnauthorized: false })));
-server.listen(Number(listen), '127.0.0.1');
-process.on('SIGTERM', () => process.exit(0));
+});
