@@ -12,7 +12,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { Endpoint } from '../balancer/endpoint.ts';
 import type { AgentConfig } from '../config/schema.ts';
-import { accessLogger, flushLogger, type Logger } from '../telemetry/log.ts';
+import { accessLogger, closeLogger, type Logger } from '../telemetry/log.ts';
 import type { Filter } from '../core/filter.ts';
 import type { Resolver } from '../discovery/types.ts';
 import { StaticResolver } from '../discovery/static/resolver.ts';
@@ -305,7 +305,7 @@ export class Agent {
     await this.resolver?.close();
     await this.consul?.close();
     await this.#tls?.close();
-    if (this.#accessLog !== undefined) flushLogger(this.#accessLog);
+    if (this.#accessLog !== undefined) closeLogger(this.#accessLog);
     this.log.info('agent stopped');
   }
 }

@@ -24,6 +24,7 @@ export interface LogOptions {
 
 const accessLoggers = new WeakMap<Logger, () => Logger>();
 const flushers = new WeakMap<Logger, () => void>();
+const closers = new WeakMap<Logger, () => void>();
 
 function rootLogger(level: string, bindings: Record<string, unknown>, dest: pino.DestinationStream): Logger {
   return pino({
@@ -51,15 +52,23 @@ export function createLogger(opts: LogOptions, bindings: Record<string, unknown>
  */
 function batchedSibling(bindings: Record<string, unknown>, dest: pino.DestinationStream): Logger {
   let buf = '';
+  let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     if (buf.length === 0) return;
     const b = buf;
     buf = '';
     dest.write(b);
   };
-  setInterval(flush, 1000).unref();
-  const log = rootLogger('info', { ...bindings, component: 'access' }, { write(line: string) { buf += line; if (buf.length >= 8192) flush(); } });
+  timer = setInterval(flush, 1000);
+  timer.unref();
+  const write = (line: string): void => {
+    if (timer === undefined) { dest.write(line); return; } // closed: nothing to batch for
+    buf += line;
+    if (buf.length >= 8192) flush();
+  };
+  const log = rootLogger('info', { ...bindings, component: 'access' }, { write });
   flushers.set(log, flush);
+  closers.set(log, () => { flush(); clearInterval(timer); timer = undefined; });
   return log;
 }
 
@@ -74,6 +83,11 @@ export function accessLogger(log: Logger): Logger {
 /** Hand a batched logger's pending lines to its destination now (no-op for others). */
 export function flushLogger(log: Logger): void {
   flushers.get(log)?.();
+}
+
+/** The batched logger's owner is done with it (the agent stops): flush, stop the periodic flush, write any later line at once. */
+export function closeLogger(log: Logger): void {
+  closers.get(log)?.();
 }
 
 export function isLogLevel(v: string): v is LogLevel {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accessLogger, createLogger, flushLogger } from '../../../src/telemetry/log.ts';
+import { accessLogger, closeLogger, createLogger, flushLogger } from '../../../src/telemetry/log.ts';
 
 async function until(pred: () => boolean, ms = 3000): Promise<boolean> {
   const end = Date.now() + ms;
@@ -47,6 +47,13 @@ t.test('access lines are batched, flushed on demand, whole, and share the fd wit
   const t0 = Date.now();
   t.ok(await until(() => lines().some((l) => l['n'] === 'late'), 2500), 'the periodic flush writes a lone line');
   t.ok(Date.now() - t0 <= 2000, 'within the flush period');
+
+  // Closed (the agent stopped): what is pending goes out, and a later line is written at once.
+  access.info({ access: true, n: 'pending' }, 'access');
+  closeLogger(access);
+  t.ok(await until(() => lines().some((l) => l['n'] === 'pending'), 300), 'closing flushes (the periodic flush is ~1 s away)');
+  access.info({ access: true, n: 'after-close' }, 'access');
+  t.ok(await until(() => lines().some((l) => l['n'] === 'after-close'), 300), 'a line after close is not held');
 });
 
 t.test('without a root logger from createLogger, the access logger is a plain child', async (t) => {
