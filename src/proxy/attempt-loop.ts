@@ -87,7 +87,6 @@ export class AttemptLoop {
     this.#ep = undefined;
   }
 
-  get deadline(): number { return this.#deadline; }
   /** The endpoint of the current (or last) attempt. */
   get endpoint(): Endpoint | undefined { return this.#ep; }
   /** Is `seq` the attempt still waiting for its connection or stream? */
