@@ -67,7 +67,6 @@ export class H2Exchange implements AttemptHost {
   readonly o: H2ForwardOptions;
   readonly ctx: RequestCtx;
   #out: OutgoingHttpHeaders = {};
-  #route: RoutePolicy | undefined;
   /** Attempts, their timer and the retry decision (attempt-loop.ts). */
   readonly #loop: AttemptLoop;
   #up: ClientHttp2Stream | null = null;
@@ -174,7 +173,7 @@ export class H2Exchange implements AttemptHost {
     if (extra.length > 0) addFlat(out, extra);
     addFlat(out, [HOPS_HEADER, String(this.#rw.hops + 1)]);
     if (c.peerIdentity !== undefined && this.o.direction === 'inbound') addFlat(out, [PEER_IDENTITY_HEADER, c.peerIdentity]);
-    const route = this.#route = c.route as RoutePolicy | undefined;
+    const route = c.route as RoutePolicy | undefined;
     this.#loop.begin(c, deadlineFor(c, route !== undefined ? route.timeouts.requestMs : this.o.cluster.timeouts.requestMs));
     if (c.grpc) {
       const v = headerValue(c.headers, 'grpc-timeout');
